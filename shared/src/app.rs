@@ -1,0 +1,123 @@
+//! What every Lambda shares at run time: configuration, AWS clients, the key cache and the id
+//! generator, created once per container; and the request wrapper that authenticates, logs
+//! with the request id and maps errors to responses in one place.
+
+use std::future::Future;
+use std::time::Instant;
+
+use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+use tokio::sync::OnceCell;
+use tracing::Instrument;
+
+use crate::auth::{Authenticator, Principal};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::ids::IdGenerator;
+use crate::store::Store;
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    auth: Authenticator,
+    ids: OnceCell<IdGenerator>,
+}
+
+impl App {
+    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.table_name.clone(),
+        );
+        Self {
+            config,
+            store,
+            auth: Authenticator::default(),
+            ids: OnceCell::new(),
+        }
+    }
+
+    /// From the environment (`TABLE_NAME`, …; AWS settings including `AWS_ENDPOINT_URL`).
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        let config = Config::from_env()?;
+        let sdk = aws_config::load_from_env().await;
+        Ok(Self::new(config, &sdk))
+    }
+
+    pub async fn authenticate(&self, req: &Request) -> Result<Principal, ApiError> {
+        let header = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        self.auth.authenticate(&self.store, header).await
+    }
+
+    /// The container's id generator; its node number is leased on first use.
+    pub async fn ids(&self) -> Result<&IdGenerator, ApiError> {
+        self.ids
+            .get_or_try_init(|| async { Ok(IdGenerator::new(self.store.lease_id_node().await?)) })
+            .await
+    }
+}
+
+/// Structured JSON logs (CloudWatch-friendly); `RUST_LOG` sets the level, `info` by default.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second init (tests) is harmless: the first subscriber stays.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs an HTTP Lambda whose every request goes to `handler`. The `App` lives for the whole
+/// container, so it is created once and leaked into a `'static` reference.
+pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static App, Request) -> Fut + Send + Sync,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    init_tracing();
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    let handler = &handler;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(handler(app, req).await)
+    }))
+    .await
+}
+
+/// Runs one request: a span with the request id, the outcome logged once, errors mapped to
+/// their response. Never logs headers (API keys) or bodies.
+pub async fn respond<Fut>(req: &Request, work: Fut) -> Response<Body>
+where
+    Fut: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_else(|| "-".to_string());
+    let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path());
+    let started = Instant::now();
+    async move {
+        let response = match work.await {
+            Ok(response) => response,
+            Err(err) => {
+                if let ApiError::Internal(text) = &err {
+                    tracing::error!(error = %text, "request failed");
+                }
+                err.into_response()
+            }
+        };
+        tracing::info!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "done"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}

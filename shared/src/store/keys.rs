@@ -1,0 +1,113 @@
+//! The single-table design, written once. Every key the API reads or writes is built here.
+//!
+//! | item              | PK                                   | SK            | GSI1PK / GSI1SK            |
+//! |-------------------|--------------------------------------|---------------|----------------------------|
+//! | company           | `T#<company>`                        | `COMPANY`     |                            |
+//! | catalog item      | `T#<company>`                        | `<KIND>#<id>` |                            |
+//! | customer          | `T#<company>#CUSTOMER#<id>`          | `CUSTOMER`    | `T#<company>#CUSTOMERS` / `<id>` |
+//! | uniqueness marker | `T#<company>#UQ#<kind>#<scope>#<v>`  | `UQ`          |                            |
+//! | API key           | `APIKEY#<prefix>`                    | `APIKEY`      |                            |
+//! | id node counter   | `IDGEN`                              | `NODE`        |                            |
+//!
+//! Catalog kinds (products, features, custom fields, templates, customer accounts, labels) share
+//! the company's partition: they are few, read together (one Query loads a company's whole
+//! catalog, strongly consistent) and change rarely. Customers, and the orders, licenses and
+//! import jobs of the later issues, get a partition each so that a tenant can grow without
+//! bound; they are listed through the overloaded GSIs. The table's full plan, including the
+//! items to come, is in the README.
+//!
+//! Ids are zero-padded to 16 digits (ids are < 2^53 < 10^16) so that text order is id order,
+//! which is creation order. Every key starts with the tenant, and the only way to a key is
+//! through a company id that authentication produced: isolation does not rely on filtering.
+
+use crate::ids::Id;
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+/// The overloaded global secondary indexes the table defines (see infra/template.yaml).
+pub const GSI1: &str = "GSI1";
+pub const GSI_COUNT: usize = 5;
+/// Epoch-seconds attribute DynamoDB's TTL deletes items by.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+pub fn padded(id: Id) -> String {
+    format!("{id:016}")
+}
+
+pub fn tenant_pk(company: Id) -> String {
+    format!("T#{company}")
+}
+
+pub const COMPANY_SK: &str = "COMPANY";
+
+/// Sort key of a catalog item in its company's partition.
+pub fn catalog_sk(kind: &str, id: Id) -> String {
+    format!("{kind}#{}", padded(id))
+}
+
+/// The kind a catalog sort key names.
+pub fn catalog_kind(sk: &str) -> Option<&str> {
+    sk.split_once('#').map(|(kind, _)| kind)
+}
+
+pub fn customer_pk(company: Id, id: Id) -> String {
+    format!("T#{company}#CUSTOMER#{}", padded(id))
+}
+
+pub const CUSTOMER_SK: &str = "CUSTOMER";
+
+pub fn customers_gsi1pk(company: Id) -> String {
+    format!("T#{company}#CUSTOMERS")
+}
+
+/// A uniqueness marker: at most one item may hold `value` for `kind` within `scope`.
+pub fn unique_pk(company: Id, kind: &str, scope: &str, value: &str) -> String {
+    format!("T#{company}#UQ#{kind}#{scope}#{value}")
+}
+
+pub const UNIQUE_SK: &str = "UQ";
+
+pub fn api_key_pk(prefix: &str) -> String {
+    format!("APIKEY#{prefix}")
+}
+
+pub const API_KEY_SK: &str = "APIKEY";
+
+pub const ID_NODE_PK: &str = "IDGEN";
+pub const ID_NODE_SK: &str = "NODE";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padded_ids_sort_as_numbers() {
+        let mut ids = vec![9_007_199_254_740_991u64, 42, 1_593_781_720_493_289, 7];
+        let mut as_text: Vec<String> = ids.iter().map(|id| catalog_sk("PRODUCT", *id)).collect();
+        ids.sort();
+        as_text.sort();
+        assert_eq!(
+            as_text,
+            ids.iter()
+                .map(|id| catalog_sk("PRODUCT", *id))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(catalog_kind(&as_text[0]), Some("PRODUCT"));
+    }
+
+    #[test]
+    fn every_tenant_key_starts_with_the_tenant() {
+        let t = tenant_pk(5);
+        for key in [
+            customer_pk(5, 1),
+            customers_gsi1pk(5),
+            unique_pk(5, "EMAIL", "-", "a@b.c"),
+        ] {
+            assert!(key.starts_with(&format!("{t}#")), "{key}");
+        }
+        assert_ne!(tenant_pk(5), tenant_pk(55));
+        assert!(!customer_pk(55, 1).starts_with(&format!("{t}#")));
+    }
+}

@@ -1,0 +1,476 @@
+//! DynamoDB access. Key formats live in [`keys`]; this module turns entities into items and
+//! back, and makes every multi-item write one conditional transaction, so a uniqueness
+//! conflict or a concurrent change leaves nothing half-written.
+
+pub mod keys;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::Id;
+use crate::timefmt::format_time;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A condition failed: the text says which uniqueness or concurrency rule.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("DynamoDB: {0}")]
+    Aws(String),
+    #[error("item does not match its type: {0}")]
+    Corrupt(String),
+}
+
+fn aws<E: std::error::Error + 'static, R: std::fmt::Debug>(err: SdkError<E, R>) -> StoreError {
+    // The SDK's Display is terse ("service error"); the source chain has the details.
+    let mut text = err.to_string();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&err);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    StoreError::Aws(text)
+}
+
+/// Where an entity's item lives.
+pub struct ItemKeys {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1: Option<(String, String)>,
+}
+
+impl ItemKeys {
+    /// In the company's partition, beside the rest of its catalog.
+    pub fn catalog(company: Id, kind: &str, id: Id) -> Self {
+        Self {
+            pk: keys::tenant_pk(company),
+            sk: keys::catalog_sk(kind, id),
+            gsi1: None,
+        }
+    }
+}
+
+/// A value that at most one entity of a company may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueKey {
+    pub kind: &'static str,
+    pub scope: String,
+    pub value: String,
+    /// The input field the value came from, for the conflict message.
+    pub field: &'static str,
+}
+
+/// Something stored as one item, with optimistic concurrency on `updated_at`.
+pub trait Entity: Serialize + DeserializeOwned + Send + Sync {
+    /// The sort-key prefix of catalog kinds, and the `entity` attribute of every item.
+    const KIND: &'static str;
+    /// Singular noun for messages.
+    const NAME: &'static str;
+    fn id(&self) -> Id;
+    fn updated_at(&self) -> OffsetDateTime;
+    fn unique_keys(&self) -> Vec<UniqueKey> {
+        Vec::new()
+    }
+    fn keys(company: Id, id: Id) -> ItemKeys {
+        ItemKeys::catalog(company, Self::KIND, id)
+    }
+}
+
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// One step of a transaction and the conflict it means when its condition fails.
+struct Write {
+    item: TransactWriteItem,
+    conflict: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The store of one company. Handlers get a company id only from authentication.
+    pub fn tenant(&self, company: Id) -> TenantStore<'_> {
+        TenantStore {
+            store: self,
+            company,
+        }
+    }
+
+    /// A fresh node number for this container's id generator (an atomic counter).
+    pub async fn lease_id_node(&self) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::ID_NODE_PK))
+            .key(keys::SK, s(keys::ID_NODE_SK))
+            .update_expression("ADD next_node :one")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(aws)?;
+        let counter = out
+            .attributes()
+            .and_then(|a| a.get("next_node"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| StoreError::Corrupt("id node counter".into()))?;
+        Ok(counter)
+    }
+
+    pub async fn get_api_key(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.get_item(keys::api_key_pk(prefix), keys::API_KEY_SK.to_string())
+            .await
+    }
+
+    pub async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        let item = self.item_of(
+            record,
+            keys::api_key_pk(&record.prefix),
+            keys::API_KEY_SK.into(),
+            None,
+            "API_KEY",
+        )?;
+        self.transact(vec![
+            self.put_new(item, "API key prefix already in use.".into())
+        ])
+        .await
+    }
+
+    pub async fn put_company(&self, company: &Company) -> Result<(), StoreError> {
+        let item = self.item_of(
+            company,
+            keys::tenant_pk(company.id),
+            keys::COMPANY_SK.into(),
+            None,
+            "COMPANY",
+        )?;
+        self.transact(vec![
+            self.put_new(item, format!("Company {} already exists.", company.id))
+        ])
+        .await
+    }
+
+    async fn get_item<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: String,
+    ) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws)?;
+        out.item.map(from_item).transpose()
+    }
+
+    fn item_of<T: Serialize>(
+        &self,
+        value: &T,
+        pk: String,
+        sk: String,
+        gsi1: Option<(String, String)>,
+        entity: &str,
+    ) -> Result<Item, StoreError> {
+        let mut item: Item =
+            serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        item.insert(keys::PK.into(), s(pk));
+        item.insert(keys::SK.into(), s(sk));
+        if let Some((gpk, gsk)) = gsi1 {
+            item.insert(keys::GSI1PK.into(), s(gpk));
+            item.insert(keys::GSI1SK.into(), s(gsk));
+        }
+        item.insert("entity".into(), s(entity));
+        Ok(item)
+    }
+
+    fn put_new(&self, item: Item, conflict: String) -> Write {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .expect("table, item and condition are set");
+        Write {
+            item: TransactWriteItem::builder().put(put).build(),
+            conflict,
+        }
+    }
+
+    /// Runs the writes as one transaction. A failed condition becomes the `Conflict` of the
+    /// write it belongs to.
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let (items, conflicts): (Vec<_>, Vec<_>) =
+            writes.into_iter().map(|w| (w.item, w.conflict)).unzip();
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+                    err.as_service_error()
+                {
+                    let failed = cancel
+                        .cancellation_reasons()
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed"));
+                    if let Some(index) = failed {
+                        return Err(StoreError::Conflict(conflicts[index].clone()));
+                    }
+                }
+                Err(aws(err))
+            }
+        }
+    }
+
+    async fn query_all(
+        &self,
+        index: Option<&str>,
+        pk_attr: &str,
+        pk: String,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.map(str::to_string))
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", pk_attr)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .set_consistent_read(index.is_none().then_some(true))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(aws)?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+}
+
+/// One company's view of the table.
+#[derive(Clone, Copy)]
+pub struct TenantStore<'a> {
+    store: &'a Store,
+    company: Id,
+}
+
+impl<'a> TenantStore<'a> {
+    pub fn company(&self) -> Id {
+        self.company
+    }
+
+    pub async fn get<E: Entity>(&self, id: Id) -> Result<Option<E>, StoreError> {
+        let keys = E::keys(self.company, id);
+        self.store.get_item(keys.pk, keys.sk).await
+    }
+
+    /// Every item of the company's own partition (its catalog), strongly consistent.
+    pub async fn company_partition(&self) -> Result<Vec<Item>, StoreError> {
+        self.store
+            .query_all(None, keys::PK, keys::tenant_pk(self.company))
+            .await
+    }
+
+    /// Every item whose `GSI1PK` is `pk`, in `GSI1SK` order.
+    pub async fn query_gsi1<E: Entity>(&self, pk: String) -> Result<Vec<E>, StoreError> {
+        let items = self
+            .store
+            .query_all(Some(keys::GSI1), keys::GSI1PK, pk)
+            .await?;
+        items.into_iter().map(from_item).collect()
+    }
+
+    /// The id of the entity holding a unique value, if any.
+    pub async fn unique_owner(
+        &self,
+        kind: &str,
+        scope: &str,
+        value: &str,
+    ) -> Result<Option<Id>, StoreError> {
+        let marker: Option<UniqueMarker> = self
+            .store
+            .get_item(
+                keys::unique_pk(self.company, kind, scope, value),
+                keys::UNIQUE_SK.into(),
+            )
+            .await?;
+        Ok(marker.map(|m| m.owner))
+    }
+
+    /// A transaction over this company's items.
+    pub fn transaction(&self) -> Transaction<'a> {
+        Transaction {
+            tenant: *self,
+            writes: Vec::new(),
+        }
+    }
+
+    fn unique_pk(&self, key: &UniqueKey) -> String {
+        keys::unique_pk(self.company, key.kind, &key.scope, &key.value)
+    }
+
+    fn entity_item<E: Entity>(&self, entity: &E) -> Result<Item, StoreError> {
+        let keys = E::keys(self.company, entity.id());
+        self.store
+            .item_of(entity, keys.pk, keys.sk, keys.gsi1, E::KIND)
+    }
+}
+
+/// Writes collected and committed as one DynamoDB transaction: all of them or none.
+pub struct Transaction<'a> {
+    tenant: TenantStore<'a>,
+    writes: Vec<Write>,
+}
+
+impl Transaction<'_> {
+    /// A new entity, and claims on its unique values.
+    pub fn create<E: Entity>(&mut self, entity: &E) -> Result<(), StoreError> {
+        let item = self.tenant.entity_item(entity)?;
+        self.writes.push(
+            self.tenant
+                .store
+                .put_new(item, format!("{} {} already exists.", E::NAME, entity.id())),
+        );
+        for key in entity.unique_keys() {
+            self.claim::<E>(&key, entity.id())?;
+        }
+        Ok(())
+    }
+
+    /// `new` in place of `old`, if nobody changed `old` meanwhile; unique values that changed
+    /// move with it.
+    pub fn replace<E: Entity>(&mut self, old: &E, new: &E) -> Result<(), StoreError> {
+        let changed = format!(
+            "The {} was changed by another request; read it again and retry.",
+            E::NAME
+        );
+        let table = self.tenant.store.table().to_string();
+        let put = Put::builder()
+            .table_name(&table)
+            .set_item(Some(self.tenant.entity_item(new)?))
+            .condition_expression("updated_at = :seen")
+            .expression_attribute_values(":seen", s(format_time(old.updated_at())))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.writes.push(Write {
+            item: TransactWriteItem::builder().put(put).build(),
+            conflict: changed.clone(),
+        });
+        let (old_keys, new_keys) = (old.unique_keys(), new.unique_keys());
+        for key in old_keys.iter().filter(|k| !new_keys.contains(k)) {
+            let delete = Delete::builder()
+                .table_name(&table)
+                .key(keys::PK, s(self.tenant.unique_pk(key)))
+                .key(keys::SK, s(keys::UNIQUE_SK))
+                .condition_expression("#owner = :owner")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":owner", AttributeValue::N(old.id().to_string()))
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            self.writes.push(Write {
+                item: TransactWriteItem::builder().delete(delete).build(),
+                conflict: changed.clone(),
+            });
+        }
+        for key in new_keys.iter().filter(|k| !old_keys.contains(k)) {
+            self.claim::<E>(key, new.id())?;
+        }
+        Ok(())
+    }
+
+    fn claim<E: Entity>(&mut self, key: &UniqueKey, owner: Id) -> Result<(), StoreError> {
+        let marker = UniqueMarker { owner };
+        let item = self.tenant.store.item_of(
+            &marker,
+            self.tenant.unique_pk(key),
+            keys::UNIQUE_SK.into(),
+            None,
+            "UNIQUE",
+        )?;
+        self.writes.push(self.tenant.store.put_new(
+            item,
+            format!("A {} with this {} already exists.", E::NAME, key.field),
+        ));
+        Ok(())
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tenant.store.transact(self.writes).await
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct UniqueMarker {
+    owner: Id,
+}
+
+/// A tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Company {
+    pub id: Id,
+    pub name: String,
+    #[serde(with = "crate::timefmt::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// An API key as stored: the secret only as its SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub prefix: String,
+    pub company: Id,
+    pub secret_sha256: String,
+    /// `None`: an admin of every product of the company; else the products it may manage.
+    pub products: Option<Vec<Id>>,
+    pub revoked: bool,
+}
