@@ -7,6 +7,11 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 
+/// The handler of paths no endpoint serves.
+pub async fn not_found(_: &crate::App, req: Request) -> Response<Body> {
+    crate::app::respond(&req, async { Err(ApiError::NotFound) }).await
+}
+
 /// Lambda's synchronous payload limit; API Gateway refuses larger bodies before we see them.
 pub const MAX_JSON_BODY: usize = 6 * 1024 * 1024;
 

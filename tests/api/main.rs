@@ -1,0 +1,10 @@
+//! Integration tests: every handler called in-process against moto server.
+
+mod accounts;
+mod auth;
+mod custom_fields;
+mod customers;
+mod features;
+mod http;
+mod products;
+mod templates;

@@ -1,0 +1,164 @@
+//! Test support: a moto-backed stack created once per test process, fresh companies per test
+//! (so tests run in parallel without seeing each other), and requests routed to the same
+//! handlers API Gateway routes to.
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+use shared::catalog::{
+    handle, CustomField, Customer, CustomerAccount, Feature, LicenseTemplate, Product,
+};
+use shared::config::Config;
+use shared::ids::Id;
+use shared::App;
+use tokio::sync::OnceCell;
+
+static STACK: OnceCell<()> = OnceCell::const_new();
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// The configuration tests run with; the stack is created on first use.
+pub async fn app() -> App {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "integration tests need moto server: run them with `make test`"
+    );
+    let config = Config {
+        table_name: env_or("TABLE_NAME", "licensing-test"),
+        import_bucket: Some(env_or("IMPORT_BUCKET", "licensing-test-imports")),
+        import_queue_url: None,
+    };
+    let sdk = aws_config::load_from_env().await;
+    STACK
+        .get_or_init(|| async {
+            let names = provision::StackNames {
+                table: config.table_name.clone(),
+                bucket: config.import_bucket.clone().unwrap_or_default(),
+                queue: env_or("IMPORT_QUEUE_NAME", "licensing-test-imports"),
+            };
+            provision::create_stack(&sdk, &names)
+                .await
+                .expect("create the test stack in moto");
+        })
+        .await;
+    App::new(config, &sdk)
+}
+
+/// Sends a request to the handler API Gateway would route it to.
+pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
+    let segments = shared::http::api_segments(req.uri().path()).unwrap_or_default();
+    match segments.first().map(String::as_str) {
+        Some("products") => handle::<Product>(app, req).await,
+        Some("product-features") => handle::<Feature>(app, req).await,
+        Some("product-custom-fields") => handle::<CustomField>(app, req).await,
+        Some("license-templates") => handle::<LicenseTemplate>(app, req).await,
+        Some("customer-accounts") => handle::<CustomerAccount>(app, req).await,
+        Some("customers") => handle::<Customer>(app, req).await,
+        _ => shared::http::not_found(app, req).await,
+    }
+}
+
+pub fn request(method: Method, path: &str, auth: Option<&str>, body: Option<&Value>) -> Request {
+    let mut builder = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "testserver")
+        .header("content-type", "application/json");
+    if let Some(auth) = auth {
+        builder = builder.header("authorization", auth);
+    }
+    let body = body.map_or(Body::Empty, |b| Body::Text(b.to_string()));
+    builder.body(body).expect("a valid request")
+}
+
+/// The status and JSON body of a response.
+pub fn read(response: Response<Body>) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let bytes: &[u8] = response.body().as_ref();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes).expect("a JSON body")
+    };
+    (status, body)
+}
+
+/// A fresh company with an admin key.
+pub struct Tenant {
+    pub app: App,
+    pub company: Id,
+    pub key: String,
+}
+
+impl Tenant {
+    pub async fn new() -> Self {
+        let app = app().await;
+        let (company, key) = provision::create_company(&app.store, "test company")
+            .await
+            .expect("create company");
+        Tenant { app, company, key }
+    }
+
+    /// Another key of this company, scoped to `products`.
+    pub async fn scoped_key(&self, products: &[Id]) -> String {
+        provision::create_api_key(&self.app.store, self.company, Some(products.to_vec()))
+            .await
+            .expect("create key")
+    }
+
+    pub async fn call_as(
+        &self,
+        key: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let auth = key.map(|k| format!("Api-Key {k}"));
+        read(dispatch(&self.app, request(method, path, auth.as_deref(), body)).await)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call_as(Some(&self.key), Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.call_as(Some(&self.key), Method::POST, path, Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.call_as(Some(&self.key), Method::PATCH, path, Some(body))
+            .await
+    }
+
+    /// POSTs and expects 201; returns the created object's id.
+    pub async fn create(&self, path: &str, body: &Value) -> Id {
+        let (status, created) = self.post(path, body).await;
+        assert_eq!(status, 201, "POST {path} {body}: {created}");
+        created["id"].as_u64().expect("an id")
+    }
+
+    /// A key-based product with a unique short code.
+    pub async fn product(&self, short_code: &str) -> Id {
+        self.create(
+            "/api/v1/products/",
+            &serde_json::json!({"product_name": short_code, "short_code": short_code}),
+        )
+        .await
+    }
+}
+
+/// The ids of a list response's results.
+pub fn ids(list: &Value) -> Vec<Id> {
+    list["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["id"].as_u64().expect("id"))
+        .collect()
+}
