@@ -6,7 +6,7 @@ if [ "$moto_port" = 0 ]; then
   moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 fi
 mkdir -p .local
-.venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >.local/moto.log 2>&1 &
+MOTO_PORT="$moto_port" .venv/bin/python scripts/moto_server.py 127.0.0.1 "$moto_port" >.local/moto.log 2>&1 &
 MOTO_PID=$!
 for _ in $(seq 1 100); do
   if curl -sf "http://127.0.0.1:$moto_port/moto-api/" >/dev/null 2>&1; then break; fi
