@@ -1,9 +1,10 @@
-"""moto server with requests applied one at a time.
+"""moto server with DynamoDB requests applied one at a time.
 
 moto's DynamoDB transactions back up the whole table and restore it when a condition fails;
 two requests interleaving on moto's threads can then lose or resurrect each other's writes.
-DynamoDB itself is atomic, so the local stand-in serializes request handling (connections
-still get a thread each, so keep-alive clients do not block one another).
+DynamoDB itself is atomic, so the local stand-in serializes DynamoDB request handling. Other
+services stay concurrent: an SQS long poll sleeps inside its request and must not hold
+DynamoDB up.
 
 usage: python scripts/moto_server.py HOST PORT
 """
@@ -20,6 +21,8 @@ def serialized(app):
     lock = threading.Lock()
 
     def handle(environ, start_response):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return app(environ, start_response)
         with lock:
             return list(app(environ, start_response))
 

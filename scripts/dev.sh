@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# `make dev`: the whole API on this machine. Installs what is missing (.venv), starts moto,
+# provisions the stack and a demo company, builds every function, serves the API with
+# `cargo lambda watch` at http://127.0.0.1:$API_PORT/api/v1/..., bridges the import queue to the
+# worker, and writes .local/dev.env once every route answers. Ctrl-C stops all of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+API_PORT=${API_PORT:-9000}
+MOTO_PORT=${MOTO_PORT:-4566}
+
+say() { printf 'make dev: %s\n' "$*"; }
+
+scripts/venv.sh
+export PATH="$PWD/.venv/bin:$PATH"
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+source scripts/moto.sh "$MOTO_PORT"
+pids+=("$MOTO_PID")
+say "moto server on $AWS_ENDPOINT_URL"
+
+say "building every function (first time: a few minutes)"
+cargo build --workspace --bins --locked
+
+export TABLE_NAME=licensing-dev IMPORT_BUCKET=licensing-dev-imports IMPORT_QUEUE_NAME=licensing-dev-imports
+stack=$(target/debug/provision stack)
+IMPORT_QUEUE_URL=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["import_queue_url"])' "$stack")
+export IMPORT_QUEUE_URL
+company=$(target/debug/provision company --name "Demo company")
+API_KEY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["api_key"])' "$company")
+say "stack and demo company ready"
+
+mkdir -p .local
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" >.local/watch.log 2>&1 &
+pids+=($!)
+API_URL="http://127.0.0.1:$API_PORT"
+
+.venv/bin/python scripts/sqs_bridge.py "$IMPORT_QUEUE_URL" "$API_URL/2015-03-31/functions/import_worker/invocations" >.local/bridge.log 2>&1 &
+pids+=($!)
+
+# Each function starts on its first request; make those requests now so no user waits on one.
+routes=(products product-features product-custom-fields license-templates customer-accounts customers)
+for route in "${routes[@]}"; do
+  for _ in $(seq 1 600); do
+    status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Api-Key $API_KEY" "$API_URL/api/v1/$route/" || true)
+    [ "$status" = 200 ] && break
+    sleep 0.5
+  done
+  [ "$status" = 200 ] || { say "GET /api/v1/$route/ answered $status: see .local/watch.log"; exit 1; }
+done
+status=$(curl -s -o /dev/null -w '%{http_code}' "$API_URL/api/v1/no-such-thing/")
+[ "$status" = 404 ] || { say "the not_found function answered $status: see .local/watch.log"; exit 1; }
+
+cat >.local/dev.env <<ENV
+API_URL=$API_URL
+API_KEY=$API_KEY
+AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
+AWS_REGION=$AWS_REGION
+TABLE_NAME=$TABLE_NAME
+IMPORT_BUCKET=$IMPORT_BUCKET
+IMPORT_QUEUE_URL=$IMPORT_QUEUE_URL
+ENV
+say "ready: $API_URL/api/v1/ (settings in .local/dev.env; logs in .local/*.log; Ctrl-C stops)"
+say "try: curl -H 'Authorization: Api-Key $API_KEY' $API_URL/api/v1/products/"
+wait
