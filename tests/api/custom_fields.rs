@@ -1,5 +1,4 @@
 use integration_tests::{ids, Tenant};
-use lambda_http::http::Method;
 use serde_json::json;
 
 #[tokio::test]
@@ -74,43 +73,9 @@ async fn create_list_patch_and_duplicates() {
 
 #[tokio::test]
 async fn tenants_and_scopes() {
-    let a = Tenant::new().await;
-    let b = Tenant::new().await;
-    let app = a.product("app").await;
-    let hidden = a.product("hidden").await;
-    let visible = a
-        .create(
-            "/api/v1/product-custom-fields/",
-            &json!({"product": app, "name": "f"}),
-        )
-        .await;
-    let secret = a
-        .create(
-            "/api/v1/product-custom-fields/",
-            &json!({"product": hidden, "name": "f"}),
-        )
-        .await;
-    let (status, _) = b
-        .get(&format!("/api/v1/product-custom-fields/{visible}/"))
-        .await;
-    assert_eq!(status, 404);
-    let key = a.scoped_key(&[app]).await;
-    let (_, list) = a
-        .call_as(
-            Some(&key),
-            Method::GET,
-            "/api/v1/product-custom-fields/",
-            None,
-        )
-        .await;
-    assert_eq!(ids(&list), [visible]);
-    let (status, _) = a
-        .call_as(
-            Some(&key),
-            Method::PATCH,
-            &format!("/api/v1/product-custom-fields/{secret}/"),
-            Some(&json!({"name": "x"})),
-        )
-        .await;
-    assert_eq!(status, 404);
+    integration_tests::check_product_scoping(
+        "/api/v1/product-custom-fields/",
+        |product| json!({"product": product, "name": "f"}),
+    )
+    .await;
 }

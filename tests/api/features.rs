@@ -1,5 +1,4 @@
 use integration_tests::{ids, Tenant};
-use lambda_http::http::Method;
 use serde_json::json;
 
 #[tokio::test]
@@ -111,66 +110,9 @@ async fn validation_and_duplicates() {
 
 #[tokio::test]
 async fn tenants_and_scopes() {
-    let a = Tenant::new().await;
-    let b = Tenant::new().await;
-    let app = a.product("app").await;
-    let hidden = a.product("hidden").await;
-    let f = a
-        .create(
-            "/api/v1/product-features/",
-            &json!({"product": app, "name": "N", "code": "c"}),
-        )
-        .await;
-    let g = a
-        .create(
-            "/api/v1/product-features/",
-            &json!({"product": hidden, "name": "N", "code": "c"}),
-        )
-        .await;
-
-    // Another company can neither see the feature nor attach features to the product.
-    let (status, _) = b.get(&format!("/api/v1/product-features/{f}/")).await;
-    assert_eq!(status, 404);
-    let (status, _) = b
-        .post(
-            "/api/v1/product-features/",
-            &json!({"product": app, "name": "N", "code": "x"}),
-        )
-        .await;
-    assert_eq!(status, 400);
-
-    let key = a.scoped_key(&[app]).await;
-    let (_, list) = a
-        .call_as(Some(&key), Method::GET, "/api/v1/product-features/", None)
-        .await;
-    assert_eq!(ids(&list), [f]);
-    let (status, _) = a
-        .call_as(
-            Some(&key),
-            Method::GET,
-            &format!("/api/v1/product-features/{g}/"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 404);
-    let body = json!({"product": hidden, "name": "N", "code": "new"});
-    let (status, _) = a
-        .call_as(
-            Some(&key),
-            Method::POST,
-            "/api/v1/product-features/",
-            Some(&body),
-        )
-        .await;
-    assert_eq!(status, 403);
-    let body = json!({"product": app, "name": "N", "code": "new"});
-    let (status, _) = a
-        .call_as(
-            Some(&key),
-            Method::POST,
-            "/api/v1/product-features/",
-            Some(&body),
-        )
-        .await;
-    assert_eq!(status, 201);
+    integration_tests::check_product_scoping(
+        "/api/v1/product-features/",
+        |product| json!({"product": product, "name": "N", "code": "c"}),
+    )
+    .await;
 }

@@ -1,5 +1,4 @@
 use integration_tests::{ids, Tenant};
-use lambda_http::http::Method;
 use serde_json::{json, Value};
 
 async fn product_with_features(t: &Tenant, code: &str) -> u64 {
@@ -149,46 +148,9 @@ async fn one_default_per_product() {
 
 #[tokio::test]
 async fn tenants_and_scopes() {
-    let a = Tenant::new().await;
-    let b = Tenant::new().await;
-    let app = a.product("app").await;
-    let hidden = a.product("hidden").await;
-    let mine = a
-        .create(
-            "/api/v1/license-templates/",
-            &json!({"product": app, "name": "1", "code": "one"}),
-        )
-        .await;
-    let theirs = a
-        .create(
-            "/api/v1/license-templates/",
-            &json!({"product": hidden, "name": "1", "code": "one"}),
-        )
-        .await;
-    let (status, _) = b.get(&format!("/api/v1/license-templates/{mine}/")).await;
-    assert_eq!(status, 404);
-    let key = a.scoped_key(&[app]).await;
-    let (_, list) = a
-        .call_as(Some(&key), Method::GET, "/api/v1/license-templates/", None)
-        .await;
-    assert_eq!(ids(&list), [mine]);
-    let (status, _) = a
-        .call_as(
-            Some(&key),
-            Method::GET,
-            &format!("/api/v1/license-templates/{theirs}/"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 404);
-    let body = json!({"product": hidden, "name": "2", "code": "two"});
-    let (status, _) = a
-        .call_as(
-            Some(&key),
-            Method::POST,
-            "/api/v1/license-templates/",
-            Some(&body),
-        )
-        .await;
-    assert_eq!(status, 403);
+    integration_tests::check_product_scoping(
+        "/api/v1/license-templates/",
+        |product| json!({"product": product, "name": "1", "code": "one"}),
+    )
+    .await;
 }

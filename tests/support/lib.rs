@@ -162,3 +162,52 @@ pub fn ids(list: &Value) -> Vec<Id> {
         .map(|r| r["id"].as_u64().expect("id"))
         .collect()
 }
+
+/// Tenant isolation and manager scoping of a resource that belongs to a product, at `path`
+/// (e.g. `/api/v1/product-features/`); `body(product)` must be a valid create body.
+pub async fn check_product_scoping(path: &str, body: impl Fn(Id) -> Value) {
+    use serde_json::json;
+    let a = Tenant::new().await;
+    let b = Tenant::new().await;
+    let app = a.product("app").await;
+    let hidden = a.product("hidden").await;
+    let mine = a.create(path, &body(app)).await;
+    let theirs = a.create(path, &body(hidden)).await;
+
+    // Another company: not found, not listed, and the product id means nothing to it.
+    assert_eq!(b.get(&format!("{path}{mine}/")).await.0, 404);
+    assert_eq!(b.patch(&format!("{path}{mine}/"), &json!({})).await.0, 404);
+    assert_eq!(b.get(path).await.1["count"], 0);
+    assert_eq!(b.post(path, &body(app)).await.0, 400);
+
+    // A manager scoped to `app` sees and writes only what belongs to it.
+    let key = a.scoped_key(&[app]).await;
+    let (_, list) = a.call_as(Some(&key), Method::GET, path, None).await;
+    assert_eq!(ids(&list), [mine]);
+    let (status, _) = a
+        .call_as(Some(&key), Method::GET, &format!("{path}{theirs}/"), None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = a
+        .call_as(
+            Some(&key),
+            Method::PATCH,
+            &format!("{path}{theirs}/"),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = a
+        .call_as(Some(&key), Method::POST, path, Some(&body(hidden)))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = a
+        .call_as(
+            Some(&key),
+            Method::PATCH,
+            &format!("{path}{mine}/"),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(status, 200);
+}

@@ -360,13 +360,8 @@ impl Resource for Customer {
         None
     }
 
-    fn filters() -> &'static [FilterSpec<Self, Catalog>] {
-        FILTERS
-    }
-
-    fn orders() -> &'static [OrderSpec<Self, Catalog>] {
-        ORDERS
-    }
+    const FILTERS: &'static [FilterSpec<Self, Catalog>] = FILTERS;
+    const ORDERS: &'static [OrderSpec<Self, Catalog>] = ORDERS;
 
     fn blank(id: Id, now: OffsetDateTime) -> Self {
         Customer {
@@ -418,7 +413,9 @@ impl Resource for Customer {
     fn render(&self, catalog: &Catalog) -> Value {
         // The company id is not stored on the customer; every key of it carries the tenant.
         let mut value = self.render_core(0, catalog);
-        value.as_object_mut().map(|obj| obj.remove("company"));
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("company");
+        }
         value["customer_account"] = json!(self.account);
         value["created_at"] = json!(format_time(self.created_at));
         value["updated_at"] = json!(format_time(self.updated_at));

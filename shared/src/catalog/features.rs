@@ -130,13 +130,8 @@ impl Resource for Feature {
         Some(self.product)
     }
 
-    fn filters() -> &'static [FilterSpec<Self, Catalog>] {
-        FILTERS
-    }
-
-    fn orders() -> &'static [OrderSpec<Self, Catalog>] {
-        ORDERS
-    }
+    const FILTERS: &'static [FilterSpec<Self, Catalog>] = FILTERS;
+    const ORDERS: &'static [OrderSpec<Self, Catalog>] = ORDERS;
 
     fn blank(id: Id, now: OffsetDateTime) -> Self {
         Feature {

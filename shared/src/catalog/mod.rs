@@ -103,9 +103,11 @@ pub trait Resource: Entity + Clone + 'static {
     /// The product the object belongs to, for manager scoping; `None` if company-wide.
     fn product(&self) -> Option<Id>;
 
-    fn filters() -> &'static [FilterSpec<Self, Catalog>];
+    /// The list filters this resource accepts.
+    const FILTERS: &'static [FilterSpec<Self, Catalog>];
 
-    fn orders() -> &'static [OrderSpec<Self, Catalog>];
+    /// The fields `order_by` accepts.
+    const ORDERS: &'static [OrderSpec<Self, Catalog>];
 
     /// A new object with its defaults, before its input is read.
     fn blank(id: Id, now: OffsetDateTime) -> Self;
@@ -250,7 +252,7 @@ async fn list<R: Resource>(
     principal: &Principal,
 ) -> Result<Response<Body>, ApiError> {
     let pairs = query_pairs(req);
-    let query = ListQuery::parse(&pairs, R::filters(), R::orders())?;
+    let query = ListQuery::parse(&pairs, R::FILTERS, R::ORDERS)?;
     let mut items = R::load(store, catalog, &query).await?;
     items.retain(|item| item.product().is_none_or(|p| principal.can_access(p)));
     let (count, page) = query.apply(&items, catalog);

@@ -167,13 +167,8 @@ impl Resource for LicenseTemplate {
         Some(self.product)
     }
 
-    fn filters() -> &'static [FilterSpec<Self, Catalog>] {
-        FILTERS
-    }
-
-    fn orders() -> &'static [OrderSpec<Self, Catalog>] {
-        ORDERS
-    }
+    const FILTERS: &'static [FilterSpec<Self, Catalog>] = FILTERS;
+    const ORDERS: &'static [OrderSpec<Self, Catalog>] = ORDERS;
 
     fn blank(id: Id, now: OffsetDateTime) -> Self {
         LicenseTemplate {
@@ -232,9 +227,9 @@ impl Resource for LicenseTemplate {
             "code": self.code,
             "is_default": self.is_default,
         });
-        value
-            .as_object_mut()
-            .map(|obj| obj.extend(license_props::render(&self.properties, LICENSE_PROPERTIES)));
+        if let Some(obj) = value.as_object_mut() {
+            obj.extend(license_props::render(&self.properties, LICENSE_PROPERTIES));
+        }
         let features: Vec<Value> = self
             .product_features
             .iter()
@@ -245,9 +240,9 @@ impl Resource for LicenseTemplate {
                     .find(|f| f.id == grant.feature)
                     .map(|f| f.code.as_str());
                 let mut entry = json!({ "product_feature": grant.feature, "code": code });
-                entry
-                    .as_object_mut()
-                    .map(|obj| obj.extend(grant.overrides.clone()));
+                if let Some(obj) = entry.as_object_mut() {
+                    obj.extend(grant.overrides.clone());
+                }
                 entry
             })
             .collect();

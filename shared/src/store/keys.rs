@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn padded_ids_sort_as_numbers() {
-        let mut ids = vec![9_007_199_254_740_991u64, 42, 1_593_781_720_493_289, 7];
+        let mut ids = [9_007_199_254_740_991u64, 42, 1_593_781_720_493_289, 7];
         let mut as_text: Vec<String> = ids.iter().map(|id| catalog_sk("PRODUCT", *id)).collect();
         ids.sort();
         as_text.sort();
