@@ -24,16 +24,8 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
-        let store = Store::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            config.table_name.clone(),
-        );
-        Self {
-            config,
-            store,
-            auth: Authenticator::default(),
-            ids: OnceCell::new(),
-        }
+        let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
+        Self { config, store, auth: Authenticator::default(), ids: OnceCell::new() }
     }
 
     /// From the environment (`TABLE_NAME`, …; AWS settings including `AWS_ENDPOINT_URL`).
@@ -44,18 +36,13 @@ impl App {
     }
 
     pub async fn authenticate(&self, req: &Request) -> Result<Principal, ApiError> {
-        let header = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
+        let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
         self.auth.authenticate(&self.store, header).await
     }
 
     /// The container's id generator; its node number is leased on first use.
     pub async fn ids(&self) -> Result<&IdGenerator, ApiError> {
-        self.ids
-            .get_or_try_init(|| async { Ok(IdGenerator::new(self.store.lease_id_node().await?)) })
-            .await
+        self.ids.get_or_try_init(|| async { Ok(IdGenerator::new(self.store.lease_id_node().await?)) }).await
     }
 }
 
@@ -95,11 +82,9 @@ pub async fn respond<Fut>(req: &Request, work: Fut) -> Response<Body>
 where
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
-    let request_id = req
-        .lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .unwrap_or_else(|| "-".to_string());
-    let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path());
+    let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_else(|| "-".to_string());
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path());
     let started = Instant::now();
     async move {
         let response = match work.await {
@@ -111,11 +96,7 @@ where
                 err.into_response()
             }
         };
-        tracing::info!(
-            status = response.status().as_u16(),
-            ms = started.elapsed().as_millis() as u64,
-            "done"
-        );
+        tracing::info!(status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "done");
         response
     }
     .instrument(span)

@@ -37,9 +37,7 @@ impl Principal {
     }
 
     pub fn can_access(&self, product: Id) -> bool {
-        self.products
-            .as_ref()
-            .is_none_or(|set| set.contains(&product))
+        self.products.as_ref().is_none_or(|set| set.contains(&product))
     }
 }
 
@@ -55,21 +53,12 @@ pub fn new_api_key(company: Id, products: Option<Vec<Id>>) -> NewApiKey {
     let secret = Alphanumeric.sample_string(&mut rng, SECRET_LEN);
     NewApiKey {
         full: format!("{prefix}.{secret}"),
-        record: ApiKeyRecord {
-            prefix,
-            company,
-            secret_sha256: sha256_hex(&secret),
-            products,
-            revoked: false,
-        },
+        record: ApiKeyRecord { prefix, company, secret_sha256: sha256_hex(&secret), products, revoked: false },
     }
 }
 
 fn sha256_hex(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -83,9 +72,8 @@ pub fn parse_authorization(value: &str) -> Option<(&str, &str)> {
         return None;
     }
     let (prefix, secret) = credentials.trim().split_once('.')?;
-    let well_formed = |s: &str, max: usize| {
-        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric())
-    };
+    let well_formed =
+        |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric());
     (well_formed(prefix, 64) && well_formed(secret, 256)).then_some((prefix, secret))
 }
 
@@ -95,14 +83,8 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub async fn authenticate(
-        &self,
-        store: &Store,
-        header: Option<&str>,
-    ) -> Result<Principal, ApiError> {
-        let (prefix, secret) = header
-            .and_then(parse_authorization)
-            .ok_or(ApiError::NotAuthenticated)?;
+    pub async fn authenticate(&self, store: &Store, header: Option<&str>) -> Result<Principal, ApiError> {
+        let (prefix, secret) = header.and_then(parse_authorization).ok_or(ApiError::NotAuthenticated)?;
         let record = match self.cached(prefix) {
             Some(record) => record,
             None => {
@@ -112,28 +94,16 @@ impl Authenticator {
             }
         };
         let record = record.ok_or(ApiError::InvalidApiKey)?;
-        if record.revoked
-            || !constant_time_eq(
-                sha256_hex(secret).as_bytes(),
-                record.secret_sha256.as_bytes(),
-            )
-        {
+        if record.revoked || !constant_time_eq(sha256_hex(secret).as_bytes(), record.secret_sha256.as_bytes()) {
             return Err(ApiError::InvalidApiKey);
         }
-        Ok(Principal {
-            company: record.company,
-            products: record.products.map(|p| p.into_iter().collect()),
-        })
+        Ok(Principal { company: record.company, products: record.products.map(|p| p.into_iter().collect()) })
     }
 
     fn cached(&self, prefix: &str) -> Option<Option<ApiKeyRecord>> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let (record, at) = cache.get(prefix)?;
-        let ttl = if record.is_some() {
-            CACHE_TTL
-        } else {
-            MISS_TTL
-        };
+        let ttl = if record.is_some() { CACHE_TTL } else { MISS_TTL };
         (at.elapsed() < ttl).then(|| record.clone())
     }
 
@@ -155,14 +125,8 @@ mod tests {
 
     #[test]
     fn parses_the_vendor_header() {
-        assert_eq!(
-            parse_authorization("Api-Key abc123.s3cr3t"),
-            Some(("abc123", "s3cr3t"))
-        );
-        assert_eq!(
-            parse_authorization("api-key  abc.def "),
-            Some(("abc", "def"))
-        );
+        assert_eq!(parse_authorization("Api-Key abc123.s3cr3t"), Some(("abc123", "s3cr3t")));
+        assert_eq!(parse_authorization("api-key  abc.def "), Some(("abc", "def")));
         for bad in [
             "",
             "Api-Key",
@@ -198,14 +162,8 @@ mod tests {
 
     #[test]
     fn scoping() {
-        let admin = Principal {
-            company: 1,
-            products: None,
-        };
-        let scoped = Principal {
-            company: 1,
-            products: Some([5].into_iter().collect()),
-        };
+        let admin = Principal { company: 1, products: None };
+        let scoped = Principal { company: 1, products: Some([5].into_iter().collect()) };
         assert!(admin.is_admin() && admin.can_access(99));
         assert!(!scoped.is_admin() && scoped.can_access(5) && !scoped.can_access(6));
     }

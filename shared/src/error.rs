@@ -72,9 +72,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Validation(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotAuthenticated
-            | ApiError::InvalidApiKey
-            | ApiError::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            ApiError::NotAuthenticated | ApiError::InvalidApiKey | ApiError::PermissionDenied(_) => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -94,9 +94,7 @@ impl ApiError {
             ApiError::NotAuthenticated => detail("Authentication credentials were not provided."),
             ApiError::InvalidApiKey => detail("Invalid API key."),
             ApiError::NotFound => detail("Not found."),
-            ApiError::MethodNotAllowed(method) => {
-                detail(&format!("Method \"{method}\" not allowed."))
-            }
+            ApiError::MethodNotAllowed(method) => detail(&format!("Method \"{method}\" not allowed.")),
             ApiError::Internal(_) => detail("Internal server error."),
         }
     }
@@ -123,10 +121,7 @@ mod tests {
     #[test]
     fn field_errors_render_as_drf_map() {
         let mut errors = FieldErrors::default();
-        errors.add(
-            "items.0.licenses.1.max_activations",
-            "A valid integer is required.",
-        );
+        errors.add("items.0.licenses.1.max_activations", "A valid integer is required.");
         errors.add("name", "This field is required.");
         let err = ApiError::Validation(errors);
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
@@ -149,9 +144,6 @@ mod tests {
     #[test]
     fn auth_errors_are_403_with_vendor_texts() {
         assert_eq!(ApiError::NotAuthenticated.status(), StatusCode::FORBIDDEN);
-        assert_eq!(
-            ApiError::InvalidApiKey.body(),
-            json!({"detail": "Invalid API key."})
-        );
+        assert_eq!(ApiError::InvalidApiKey.body(), json!({"detail": "Invalid API key."}));
     }
 }

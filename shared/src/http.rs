@@ -18,10 +18,7 @@ pub const MAX_JSON_BODY: usize = 6 * 1024 * 1024;
 pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     response
 }
 
@@ -47,9 +44,7 @@ pub fn body_bytes(req: &Request) -> &[u8] {
 pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
     let bytes = body_bytes(req);
     if bytes.len() > MAX_JSON_BODY {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "Request body exceeds {MAX_JSON_BODY} bytes."
-        )));
+        return Err(ApiError::PayloadTooLarge(format!("Request body exceeds {MAX_JSON_BODY} bytes.")));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
@@ -114,10 +109,7 @@ fn percent_decode(input: &[u8]) -> Vec<u8> {
 
 /// Query parameters in order, decoded.
 pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
-    req.uri()
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
+    req.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
 /// `scheme://host/path` of the request, for `next`/`previous` links. Behind API Gateway the
@@ -129,8 +121,7 @@ pub fn absolute_path(req: &Request) -> String {
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
         .unwrap_or_else(|| "localhost".to_string());
     let scheme = header_text(headers, "x-forwarded-proto").unwrap_or_else(|| {
-        let loopback =
-            host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
+        let loopback = host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
         if loopback { "http" } else { "https" }.to_string()
     });
     format!("{scheme}://{host}{}", req.uri().path())
@@ -156,30 +147,14 @@ mod tests {
 
     #[test]
     fn segments_with_and_without_trailing_slash() {
-        assert_eq!(
-            api_segments("/api/v1/products/"),
-            Some(vec!["products".to_string()])
-        );
-        assert_eq!(
-            api_segments("/api/v1/products"),
-            Some(vec!["products".to_string()])
-        );
+        assert_eq!(api_segments("/api/v1/products/"), Some(vec!["products".to_string()]));
+        assert_eq!(api_segments("/api/v1/products"), Some(vec!["products".to_string()]));
         assert_eq!(
             api_segments("/prod/api/v1/licenses/12/update_features"),
-            Some(vec![
-                "licenses".into(),
-                "12".into(),
-                "update_features".into()
-            ])
+            Some(vec!["licenses".into(), "12".into(), "update_features".into()])
         );
-        assert_eq!(
-            api_segments("/api/v1/customers/a%2Fb/"),
-            Some(vec!["customers".into(), "a/b".into()])
-        );
-        assert_eq!(
-            api_segments("/api/v1/x/%zz%2"),
-            Some(vec!["x".into(), "%zz%2".into()])
-        );
+        assert_eq!(api_segments("/api/v1/customers/a%2Fb/"), Some(vec!["customers".into(), "a/b".into()]));
+        assert_eq!(api_segments("/api/v1/x/%zz%2"), Some(vec!["x".into(), "%zz%2".into()]));
         assert_eq!(api_segments("/other/"), None);
     }
 
@@ -188,35 +163,18 @@ mod tests {
         assert_eq!(json_object(&request("/", "")).unwrap(), Map::new());
         let err = json_object(&request("/", "{\"a\":")).unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
-        assert!(err.body()["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("JSON parse error"));
+        assert!(err.body()["detail"].as_str().unwrap().starts_with("JSON parse error"));
         let err = json_object(&request("/", "[1]")).unwrap_err();
-        assert_eq!(
-            err.body()["detail"],
-            "Invalid data. Expected a dictionary, but got list."
-        );
+        assert_eq!(err.body()["detail"], "Invalid data. Expected a dictionary, but got list.");
     }
 
     #[test]
     fn absolute_path_uses_forwarded_headers() {
         let mut req = request("/api/v1/products/?limit=1", "");
-        req.headers_mut()
-            .insert("host", "api.example.com".parse().unwrap());
-        assert_eq!(
-            absolute_path(&req),
-            "https://api.example.com/api/v1/products/"
-        );
-        req.headers_mut()
-            .insert("host", "127.0.0.1:9000".parse().unwrap());
-        assert_eq!(
-            absolute_path(&req),
-            "http://127.0.0.1:9000/api/v1/products/"
-        );
-        assert_eq!(
-            query_pairs(&req),
-            vec![("limit".to_string(), "1".to_string())]
-        );
+        req.headers_mut().insert("host", "api.example.com".parse().unwrap());
+        assert_eq!(absolute_path(&req), "https://api.example.com/api/v1/products/");
+        req.headers_mut().insert("host", "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(absolute_path(&req), "http://127.0.0.1:9000/api/v1/products/");
+        assert_eq!(query_pairs(&req), vec![("limit".to_string(), "1".to_string())]);
     }
 }

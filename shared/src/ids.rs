@@ -35,10 +35,7 @@ struct State {
 impl IdGenerator {
     /// `node` is taken modulo the node space.
     pub fn new(node: u64) -> Self {
-        Self {
-            node: node % NODE_COUNT,
-            state: Mutex::new(State::default()),
-        }
+        Self { node: node % NODE_COUNT, state: Mutex::new(State::default()) }
     }
 
     pub fn next_id(&self) -> Id {
@@ -61,9 +58,7 @@ impl IdGenerator {
                 state.seq = 0;
             }
         }
-        (state.last_ms.min(MAX_TIME_MS) << (NODE_BITS + SEQ_BITS))
-            | (self.node << SEQ_BITS)
-            | state.seq
+        (state.last_ms.min(MAX_TIME_MS) << (NODE_BITS + SEQ_BITS)) | (self.node << SEQ_BITS) | state.seq
     }
 }
 
@@ -107,9 +102,7 @@ mod tests {
         let a = IdGenerator::new(1);
         let b = IdGenerator::new(2);
         let from_a: HashSet<Id> = (0..100).map(|_| a.next_at(5)).collect();
-        assert!((0..100)
-            .map(|_| b.next_at(5))
-            .all(|id| !from_a.contains(&id)));
+        assert!((0..100).map(|_| b.next_at(5)).all(|id| !from_a.contains(&id)));
     }
 
     #[test]

@@ -35,21 +35,9 @@ impl<'a> Input<'a> {
     }
 
     /// `prefix` is the dotted path of `obj` itself, e.g. `items.0.licenses.1`.
-    pub fn nested(
-        obj: &'a Map<String, Value>,
-        prefix: String,
-        errors: &'a mut FieldErrors,
-    ) -> Self {
-        let prefix = if prefix.is_empty() {
-            prefix
-        } else {
-            format!("{prefix}.")
-        };
-        Self {
-            obj,
-            prefix,
-            errors,
-        }
+    pub fn nested(obj: &'a Map<String, Value>, prefix: String, errors: &'a mut FieldErrors) -> Self {
+        let prefix = if prefix.is_empty() { prefix } else { format!("{prefix}.") };
+        Self { obj, prefix, errors }
     }
 
     /// The reader of an object nested in this one at `name` (e.g. `product_features.2`).
@@ -91,10 +79,7 @@ impl<'a> Input<'a> {
             }
         };
         if text.chars().count() > max {
-            self.error(
-                name,
-                format!("Ensure this field has no more than {max} characters."),
-            );
+            self.error(name, format!("Ensure this field has no more than {max} characters."));
             return None;
         }
         Some(text)
@@ -139,10 +124,7 @@ impl<'a> Input<'a> {
         let email = self.text(name, SHORT_TEXT, required)?.trim().to_string();
         let valid = match email.split_once('@') {
             Some((local, domain)) => {
-                !local.is_empty()
-                    && !domain.is_empty()
-                    && !domain.contains('@')
-                    && !email.contains(char::is_whitespace)
+                !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !email.contains(char::is_whitespace)
             }
             None => false,
         };
@@ -191,16 +173,10 @@ impl<'a> Input<'a> {
             return None;
         };
         if n < min {
-            self.error(
-                name,
-                format!("Ensure this value is greater than or equal to {min}."),
-            );
+            self.error(name, format!("Ensure this value is greater than or equal to {min}."));
             None
         } else if n > max {
-            self.error(
-                name,
-                format!("Ensure this value is less than or equal to {max}."),
-            );
+            self.error(name, format!("Ensure this value is less than or equal to {max}."));
             None
         } else {
             Some(n)
@@ -234,11 +210,7 @@ impl<'a> Input<'a> {
     }
 
     /// Absent → `None`; `null` → `Some(None)`.
-    pub fn nullable_choice(
-        &mut self,
-        name: &str,
-        choices: &[(&str, &'static str)],
-    ) -> Option<Option<&'static str>> {
+    pub fn nullable_choice(&mut self, name: &str, choices: &[(&str, &'static str)]) -> Option<Option<&'static str>> {
         match self.obj.get(name)? {
             Value::Null => Some(None),
             _ => self.choice(name, choices).map(Some),
@@ -270,10 +242,7 @@ impl<'a> Input<'a> {
                 let text = self.string(name, SHORT_TEXT)?;
                 let parsed = timefmt::parse_date(&text);
                 if parsed.is_none() {
-                    self.error(
-                        name,
-                        "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.",
-                    );
+                    self.error(name, "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.");
                 }
                 parsed.map(Some)
             }
@@ -308,10 +277,7 @@ impl<'a> Input<'a> {
         };
         match parsed {
             Ok(map) if serde_json::to_string(&map).map_or(0, |s| s.len()) > METADATA_BYTES => {
-                self.error(
-                    name,
-                    format!("Ensure metadata has no more than {METADATA_BYTES} bytes."),
-                );
+                self.error(name, format!("Ensure metadata has no more than {METADATA_BYTES} bytes."));
                 None
             }
             Ok(map) => Some(map),
@@ -327,10 +293,7 @@ impl<'a> Input<'a> {
         match self.value(name)? {
             Value::Array(items) if items.len() <= max_items => Some(items),
             Value::Array(_) => {
-                self.error(
-                    name,
-                    format!("Ensure this field has no more than {max_items} elements."),
-                );
+                self.error(name, format!("Ensure this field has no more than {max_items} elements."));
                 None
             }
             _ => {
@@ -341,21 +304,14 @@ impl<'a> Input<'a> {
     }
 
     /// A list of strings (each at most `max_len` characters).
-    pub fn string_list(
-        &mut self,
-        name: &str,
-        max_items: usize,
-        max_len: usize,
-    ) -> Option<Vec<String>> {
+    pub fn string_list(&mut self, name: &str, max_items: usize, max_len: usize) -> Option<Vec<String>> {
         let items = self.list(name, max_items)?;
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             match item {
                 Value::String(s) if s.chars().count() <= max_len => out.push(s.clone()),
-                Value::String(_) => self.error(
-                    &format!("{name}.{i}"),
-                    format!("Ensure this field has no more than {max_len} characters."),
-                ),
+                Value::String(_) => self
+                    .error(&format!("{name}.{i}"), format!("Ensure this field has no more than {max_len} characters.")),
                 _ => self.error(&format!("{name}.{i}"), NOT_STRING),
             }
         }
@@ -396,23 +352,11 @@ mod tests {
 
     #[test]
     fn lenient_scalars() {
-        let (got, errors) = read(
-            json!({"a": "TRUE", "b": "false", "c": "12", "d": 7, "e": 1}),
-            |i| {
-                (
-                    i.bool("a"),
-                    i.bool("b"),
-                    i.int("c", 0, 100),
-                    i.int("d", 0, 100),
-                    i.bool("e"),
-                )
-            },
-        );
+        let (got, errors) = read(json!({"a": "TRUE", "b": "false", "c": "12", "d": 7, "e": 1}), |i| {
+            (i.bool("a"), i.bool("b"), i.int("c", 0, 100), i.int("d", 0, 100), i.bool("e"))
+        });
         assert!(errors.is_empty());
-        assert_eq!(
-            got,
-            (Some(true), Some(false), Some(12), Some(7), Some(true))
-        );
+        assert_eq!(got, (Some(true), Some(false), Some(12), Some(7), Some(true)));
     }
 
     #[test]
@@ -424,10 +368,7 @@ mod tests {
             i.required_string("missing", 10);
         });
         let fields: Vec<&str> = errors.fields().collect();
-        assert_eq!(
-            fields,
-            ["items.0.b", "items.0.missing", "items.0.n", "items.0.s"]
-        );
+        assert_eq!(fields, ["items.0.b", "items.0.missing", "items.0.n", "items.0.s"]);
     }
 
     #[test]
@@ -446,24 +387,13 @@ mod tests {
     fn metadata_accepts_object_or_json_string() {
         let (got, errors) = read(
             json!({"a": "{ \"flower\": \"license\" }", "b": {"x": 1}, "c": "[1]", "d": "{nope", "e": null}),
-            |i| {
-                (
-                    i.metadata("a"),
-                    i.metadata("b"),
-                    i.metadata("c"),
-                    i.metadata("d"),
-                    i.metadata("e"),
-                )
-            },
+            |i| (i.metadata("a"), i.metadata("b"), i.metadata("c"), i.metadata("d"), i.metadata("e")),
         );
         assert_eq!(got.0.unwrap()["flower"], "license");
         assert_eq!(got.1.unwrap()["x"], 1);
         assert!(got.2.is_none() && got.3.is_none());
         assert_eq!(got.4, Some(Map::new()));
-        assert_eq!(
-            errors.fields().collect::<Vec<_>>(),
-            ["items.0.c", "items.0.d"]
-        );
+        assert_eq!(errors.fields().collect::<Vec<_>>(), ["items.0.c", "items.0.d"]);
     }
 
     #[test]
@@ -477,12 +407,7 @@ mod tests {
     #[test]
     fn nullable_fields_tell_absent_from_null() {
         let (got, _) = read(json!({"a": null, "d": "3m"}), |i| {
-            (
-                i.nullable_string("a", 5),
-                i.nullable_string("b", 5),
-                i.duration("d"),
-                i.duration("x"),
-            )
+            (i.nullable_string("a", 5), i.nullable_string("b", 5), i.duration("d"), i.duration("x"))
         });
         assert_eq!(got.0, Some(None));
         assert_eq!(got.1, None);
@@ -492,14 +417,9 @@ mod tests {
 
     #[test]
     fn choices_are_case_insensitive_and_canonical() {
-        let choices = [
-            ("daily", "daily"),
-            ("annualy", "annually"),
-            ("year", "annually"),
-        ];
-        let (got, errors) = read(json!({"a": "Annualy", "b": "hourly"}), |i| {
-            (i.choice("a", &choices), i.choice("b", &choices))
-        });
+        let choices = [("daily", "daily"), ("annualy", "annually"), ("year", "annually")];
+        let (got, errors) =
+            read(json!({"a": "Annualy", "b": "hourly"}), |i| (i.choice("a", &choices), i.choice("b", &choices)));
         assert_eq!(got, (Some("annually"), None));
         assert_eq!(errors.fields().collect::<Vec<_>>(), ["items.0.b"]);
     }

@@ -108,15 +108,8 @@ pub type Props = BTreeMap<String, Value>;
 pub fn read(input: &mut Input, table: &[(&str, Kind)]) -> Props {
     let mut props = Props::new();
     for (name, kind) in table {
-        let alias = ALIASES
-            .iter()
-            .find(|(_, canonical)| canonical == name)
-            .map(|(alias, _)| *alias);
-        let given = if input.has(name) {
-            Some(*name)
-        } else {
-            alias.filter(|a| input.has(a))
-        };
+        let alias = ALIASES.iter().find(|(_, canonical)| canonical == name).map(|(alias, _)| *alias);
+        let given = if input.has(name) { Some(*name) } else { alias.filter(|a| input.has(a)) };
         let Some(given) = given else { continue };
         if let Some(value) = read_one(input, given, *kind) {
             props.insert(name.to_string(), value);
@@ -127,31 +120,17 @@ pub fn read(input: &mut Input, table: &[(&str, Kind)]) -> Props {
 
 fn read_one(input: &mut Input, name: &str, kind: Kind) -> Option<Value> {
     if input.raw(name).is_some_and(Value::is_null) {
-        return Some(if kind == Kind::Metadata {
-            Value::Object(Map::new())
-        } else {
-            Value::Null
-        });
+        return Some(if kind == Kind::Metadata { Value::Object(Map::new()) } else { Value::Null });
     }
     match kind {
         Kind::Bool => input.bool(name).map(Value::Bool),
         Kind::Count => input.int(name, 0, MAX_COUNT).map(Value::from),
         Kind::LicenseType => input.choice(name, LICENSE_TYPES).map(Value::from),
         Kind::ConsumptionPeriod => input.choice(name, CONSUMPTION_PERIODS).map(Value::from),
-        Kind::Duration => input
-            .duration(name)
-            .flatten()
-            .map(|d| Value::from(d.to_string())),
-        Kind::Date => input
-            .date(name)
-            .flatten()
-            .map(|d| Value::from(format_date(d))),
+        Kind::Duration => input.duration(name).flatten().map(|d| Value::from(d.to_string())),
+        Kind::Date => input.date(name).flatten().map(|d| Value::from(format_date(d))),
         Kind::Text => {
-            let max = if name == "subscription_id" {
-                SHORT_TEXT
-            } else {
-                LONG_TEXT
-            };
+            let max = if name == "subscription_id" { SHORT_TEXT } else { LONG_TEXT };
             input.string(name, max).map(Value::from)
         }
         Kind::Metadata => input.metadata(name).map(Value::Object),
@@ -160,15 +139,7 @@ fn read_one(input: &mut Input, name: &str, kind: Kind) -> Option<Value> {
 
 /// `props` as a JSON object with every property of `table`, `null` where not given.
 pub fn render(props: &Props, table: &[(&str, Kind)]) -> Map<String, Value> {
-    table
-        .iter()
-        .map(|(name, _)| {
-            (
-                name.to_string(),
-                props.get(*name).cloned().unwrap_or(Value::Null),
-            )
-        })
-        .collect()
+    table.iter().map(|(name, _)| (name.to_string(), props.get(*name).cloned().unwrap_or(Value::Null))).collect()
 }
 
 #[cfg(test)]
@@ -224,13 +195,7 @@ mod tests {
         assert!(props.is_empty());
         assert_eq!(
             errors.fields().collect::<Vec<_>>(),
-            [
-                "is_trial",
-                "license_type",
-                "max_activations",
-                "valid_duration",
-                "validity_period"
-            ]
+            ["is_trial", "license_type", "max_activations", "valid_duration", "validity_period"]
         );
     }
 

@@ -122,12 +122,7 @@ impl<'s, T, C> ListQuery<'s, T, C> {
         orders: &'s [OrderSpec<T, C>],
     ) -> Result<Self, ApiError> {
         let mut errors = FieldErrors::default();
-        let mut query = ListQuery {
-            filters: Vec::new(),
-            order: None,
-            limit: DEFAULT_LIMIT,
-            offset: 0,
-        };
+        let mut query = ListQuery { filters: Vec::new(), order: None, limit: DEFAULT_LIMIT, offset: 0 };
         for (name, value) in pairs {
             match name.as_str() {
                 "limit" => match value.trim().parse::<usize>() {
@@ -164,27 +159,20 @@ impl<'s, T, C> ListQuery<'s, T, C> {
     /// The value given for a filter parameter, if it is active (for resources that can answer
     /// it from an index instead of a full read).
     pub fn text_filter(&self, param: &str) -> Option<&str> {
-        self.filters
-            .iter()
-            .find_map(|f| match (&f.wanted, f.spec.param == param) {
-                (Wanted::Text(text), true) => Some(text.as_str()),
-                _ => None,
-            })
+        self.filters.iter().find_map(|f| match (&f.wanted, f.spec.param == param) {
+            (Wanted::Text(text), true) => Some(text.as_str()),
+            _ => None,
+        })
     }
 
     pub fn matches(&self, item: &T, ctx: &C) -> bool {
-        self.filters
-            .iter()
-            .all(|f| matches(f.spec.lookup, &f.wanted, &(f.spec.field)(item, ctx)))
+        self.filters.iter().all(|f| matches(f.spec.lookup, &f.wanted, &(f.spec.field)(item, ctx)))
     }
 
     /// Filters, orders (default: ascending id order, which is creation order, as the items
     /// arrive), then cuts the page. Returns the total count and the page.
     pub fn apply<'i>(&self, items: &'i [T], ctx: &C) -> (usize, Vec<&'i T>) {
-        let mut kept: Vec<&T> = items
-            .iter()
-            .filter(|item| self.matches(item, ctx))
-            .collect();
+        let mut kept: Vec<&T> = items.iter().filter(|item| self.matches(item, ctx)).collect();
         if let Some((spec, descending)) = self.order {
             kept.sort_by(|a, b| {
                 let ordering = compare(&(spec.key)(a, ctx), &(spec.key)(b, ctx));
@@ -196,46 +184,29 @@ impl<'s, T, C> ListQuery<'s, T, C> {
             });
         }
         let count = kept.len();
-        let page = kept
-            .into_iter()
-            .skip(self.offset)
-            .take(self.limit)
-            .collect();
+        let page = kept.into_iter().skip(self.offset).take(self.limit).collect();
         (count, page)
     }
 }
 
 fn parse_wanted(lookup: Lookup, value: &str) -> Result<Wanted, String> {
     let list = || -> Result<Vec<String>, String> {
-        let items: Vec<String> = value
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
+        let items: Vec<String> = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
         if items.len() > MAX_IN_VALUES {
-            return Err(format!(
-                "Ensure this list has no more than {MAX_IN_VALUES} values."
-            ));
+            return Err(format!("Ensure this list has no more than {MAX_IN_VALUES} values."));
         }
         Ok(items)
     };
     match lookup {
-        Lookup::Exact | Lookup::IExact | Lookup::IContains | Lookup::StartsWith => {
-            Ok(Wanted::Text(value.to_string()))
+        Lookup::Exact | Lookup::IExact | Lookup::IContains | Lookup::StartsWith => Ok(Wanted::Text(value.to_string())),
+        Lookup::IntExact => parse_int(value).map(Wanted::Int).ok_or_else(|| "Enter a whole number.".to_string()),
+        Lookup::BoolExact | Lookup::IsNull => {
+            parse_bool(value).map(Wanted::Bool).ok_or_else(|| "Enter true or false.".to_string())
         }
-        Lookup::IntExact => parse_int(value)
-            .map(Wanted::Int)
-            .ok_or_else(|| "Enter a whole number.".to_string()),
-        Lookup::BoolExact | Lookup::IsNull => parse_bool(value)
-            .map(Wanted::Bool)
-            .ok_or_else(|| "Enter true or false.".to_string()),
         Lookup::In => list().map(Wanted::Texts),
         Lookup::IntIn => list()?
             .iter()
-            .map(|s| {
-                parse_int(s)
-                    .ok_or_else(|| "Enter a comma-separated list of whole numbers.".to_string())
-            })
+            .map(|s| parse_int(s).ok_or_else(|| "Enter a comma-separated list of whole numbers.".to_string()))
             .collect::<Result<Vec<_>, _>>()
             .map(Wanted::Ints),
     }
@@ -251,12 +222,8 @@ fn matches(lookup: Lookup, wanted: &Wanted, field: &FieldValue) -> bool {
     match (lookup, wanted, field) {
         (Lookup::IsNull, Wanted::Bool(null), field) => (*field == FieldValue::Null) == *null,
         (Lookup::Exact, Wanted::Text(w), FieldValue::Text(f)) => f == w,
-        (Lookup::IExact, Wanted::Text(w), FieldValue::Text(f)) => {
-            f.to_lowercase() == w.to_lowercase()
-        }
-        (Lookup::IContains, Wanted::Text(w), FieldValue::Text(f)) => {
-            f.to_lowercase().contains(&w.to_lowercase())
-        }
+        (Lookup::IExact, Wanted::Text(w), FieldValue::Text(f)) => f.to_lowercase() == w.to_lowercase(),
+        (Lookup::IContains, Wanted::Text(w), FieldValue::Text(f)) => f.to_lowercase().contains(&w.to_lowercase()),
         (Lookup::StartsWith, Wanted::Text(w), FieldValue::Text(f)) => f.starts_with(w.as_str()),
         (Lookup::IntExact, Wanted::Int(w), FieldValue::Int(f)) => f == w,
         (Lookup::BoolExact, Wanted::Bool(w), FieldValue::Bool(f)) => f == w,
@@ -281,13 +248,7 @@ fn compare(a: &FieldValue, b: &FieldValue) -> Ordering {
 }
 
 /// The DRF paginated body, `next`/`previous` keeping every other query parameter.
-pub fn page_body(
-    req: &Request,
-    count: usize,
-    limit: usize,
-    offset: usize,
-    results: Vec<Value>,
-) -> Value {
+pub fn page_body(req: &Request, count: usize, limit: usize, offset: usize, results: Vec<Value>) -> Value {
     let pairs = http::query_pairs(req);
     let base = http::absolute_path(req);
     let link = |new_offset: usize| {
@@ -321,89 +282,34 @@ mod tests {
 
     fn specs() -> Vec<FilterSpec<Row, ()>> {
         vec![
-            FilterSpec {
-                param: "email",
-                lookup: Lookup::Exact,
-                field: |r, _| r.email.into(),
-            },
-            FilterSpec {
-                param: "email__icontains",
-                lookup: Lookup::IContains,
-                field: |r, _| r.email.into(),
-            },
-            FilterSpec {
-                param: "email__startswith",
-                lookup: Lookup::StartsWith,
-                field: |r, _| r.email.into(),
-            },
-            FilterSpec {
-                param: "id",
-                lookup: Lookup::IntExact,
-                field: |r, _| r.id.into(),
-            },
-            FilterSpec {
-                param: "is_archived",
-                lookup: Lookup::BoolExact,
-                field: |r, _| r.archived.into(),
-            },
+            FilterSpec { param: "email", lookup: Lookup::Exact, field: |r, _| r.email.into() },
+            FilterSpec { param: "email__icontains", lookup: Lookup::IContains, field: |r, _| r.email.into() },
+            FilterSpec { param: "email__startswith", lookup: Lookup::StartsWith, field: |r, _| r.email.into() },
+            FilterSpec { param: "id", lookup: Lookup::IntExact, field: |r, _| r.id.into() },
+            FilterSpec { param: "is_archived", lookup: Lookup::BoolExact, field: |r, _| r.archived.into() },
             FilterSpec {
                 param: "label__in",
                 lookup: Lookup::IntIn,
-                field: |r, _| {
-                    FieldValue::Many(r.labels.iter().map(|l| FieldValue::Int(*l)).collect())
-                },
+                field: |r, _| FieldValue::Many(r.labels.iter().map(|l| FieldValue::Int(*l)).collect()),
             },
-            FilterSpec {
-                param: "account__isnull",
-                lookup: Lookup::IsNull,
-                field: |r, _| r.account.into(),
-            },
+            FilterSpec { param: "account__isnull", lookup: Lookup::IsNull, field: |r, _| r.account.into() },
         ]
     }
 
     fn orders() -> Vec<OrderSpec<Row, ()>> {
-        vec![
-            OrderSpec {
-                name: "id",
-                key: |r, _| r.id.into(),
-            },
-            OrderSpec {
-                name: "email",
-                key: |r, _| r.email.into(),
-            },
-        ]
+        vec![OrderSpec { name: "id", key: |r, _| r.id.into() }, OrderSpec { name: "email", key: |r, _| r.email.into() }]
     }
 
     fn rows() -> Vec<Row> {
         vec![
-            Row {
-                id: 1,
-                email: "ana@x.com",
-                labels: vec![8],
-                archived: false,
-                account: None,
-            },
-            Row {
-                id: 2,
-                email: "bo@y.com",
-                labels: vec![8, 34],
-                archived: true,
-                account: Some("acme"),
-            },
-            Row {
-                id: 3,
-                email: "Cy@x.com",
-                labels: vec![],
-                archived: false,
-                account: None,
-            },
+            Row { id: 1, email: "ana@x.com", labels: vec![8], archived: false, account: None },
+            Row { id: 2, email: "bo@y.com", labels: vec![8, 34], archived: true, account: Some("acme") },
+            Row { id: 3, email: "Cy@x.com", labels: vec![], archived: false, account: None },
         ]
     }
 
     fn run(query: &str) -> Result<(usize, Vec<u64>), ApiError> {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect();
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
         let (specs, orders, rows) = (specs(), orders(), rows());
         let q = ListQuery::parse(&pairs, &specs, &orders)?;
         let (count, page) = q.apply(&rows, &());
@@ -419,10 +325,7 @@ mod tests {
         assert_eq!(run("label__in=34,99").unwrap(), (1, vec![2]));
         assert_eq!(run("label__in=8").unwrap(), (2, vec![1, 2]));
         assert_eq!(run("account__isnull=true").unwrap(), (2, vec![1, 3]));
-        assert_eq!(
-            run("email__icontains=x.com&is_archived=false&id=3").unwrap(),
-            (1, vec![3])
-        );
+        assert_eq!(run("email__icontains=x.com&is_archived=false&id=3").unwrap(), (1, vec![3]));
     }
 
     #[test]
@@ -458,20 +361,11 @@ mod tests {
     #[test]
     fn links_keep_other_parameters() {
         let mut req = Request::new(Body::Empty);
-        *req.uri_mut() = "/api/v1/customers/?email__icontains=x&limit=2&offset=2"
-            .parse()
-            .unwrap();
-        req.headers_mut()
-            .insert("host", "api.example.com".parse().unwrap());
+        *req.uri_mut() = "/api/v1/customers/?email__icontains=x&limit=2&offset=2".parse().unwrap();
+        req.headers_mut().insert("host", "api.example.com".parse().unwrap());
         let body = page_body(&req, 5, 2, 2, vec![]);
-        assert_eq!(
-            body["next"],
-            "https://api.example.com/api/v1/customers/?email__icontains=x&limit=2&offset=4"
-        );
-        assert_eq!(
-            body["previous"],
-            "https://api.example.com/api/v1/customers/?email__icontains=x&limit=2"
-        );
+        assert_eq!(body["next"], "https://api.example.com/api/v1/customers/?email__icontains=x&limit=2&offset=4");
+        assert_eq!(body["previous"], "https://api.example.com/api/v1/customers/?email__icontains=x&limit=2");
         let last = page_body(&req, 4, 2, 2, vec![]);
         assert_eq!(last["next"], Value::Null);
     }

@@ -17,8 +17,7 @@ pub fn format_time(t: OffsetDateTime) -> String {
 }
 
 pub fn format_date(d: Date) -> String {
-    d.format(format_description!("[year]-[month]-[day]"))
-        .unwrap_or_default()
+    d.format(format_description!("[year]-[month]-[day]")).unwrap_or_default()
 }
 
 /// RFC 3339 (any offset, normalised to UTC), `YYYY-MM-DD HH:MM:SS[.f]` (UTC), `YYYY-MM-DDTHH:MM:SS`
@@ -75,18 +74,9 @@ mod tests {
 
     #[test]
     fn formats_utc_with_z() {
-        assert_eq!(
-            format_time(datetime!(2020-07-03 13:08:40 UTC)),
-            "2020-07-03T13:08:40Z"
-        );
-        assert_eq!(
-            format_time(datetime!(2020-11-13 07:41:01.671067 UTC)),
-            "2020-11-13T07:41:01.671067Z"
-        );
-        assert_eq!(
-            format_time(datetime!(2020-07-03 15:08:40 +2)),
-            "2020-07-03T13:08:40Z"
-        );
+        assert_eq!(format_time(datetime!(2020-07-03 13:08:40 UTC)), "2020-07-03T13:08:40Z");
+        assert_eq!(format_time(datetime!(2020-11-13 07:41:01.671067 UTC)), "2020-11-13T07:41:01.671067Z");
+        assert_eq!(format_time(datetime!(2020-07-03 15:08:40 +2)), "2020-07-03T13:08:40Z");
     }
 
     #[test]
@@ -96,24 +86,15 @@ mod tests {
         assert_eq!(parse_time("2020-07-03T15:08:40+02:00"), Some(t));
         assert_eq!(parse_time("2020-07-03 13:08:40"), Some(t));
         assert_eq!(parse_time("2020-07-03T13:08:40"), Some(t));
-        assert_eq!(
-            parse_time("2020-07-03"),
-            Some(datetime!(2020-07-03 0:00 UTC))
-        );
+        assert_eq!(parse_time("2020-07-03"), Some(datetime!(2020-07-03 0:00 UTC)));
         assert_eq!(parse_time("03/07/2020"), None);
     }
 
     #[test]
     fn dates_accept_date_times() {
         assert_eq!(parse_date("2023-09-15"), Some(date!(2023 - 09 - 15)));
-        assert_eq!(
-            parse_date("2023-09-15 10:00:00"),
-            Some(date!(2023 - 09 - 15))
-        );
-        assert_eq!(
-            parse_date("2023-09-15T23:30:00Z"),
-            Some(date!(2023 - 09 - 15))
-        );
+        assert_eq!(parse_date("2023-09-15 10:00:00"), Some(date!(2023 - 09 - 15)));
+        assert_eq!(parse_date("2023-09-15T23:30:00Z"), Some(date!(2023 - 09 - 15)));
         assert_eq!(parse_date("2023-02-30"), None);
         assert_eq!(format_date(date!(2023 - 09 - 05)), "2023-09-05");
     }

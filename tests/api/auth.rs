@@ -21,26 +21,17 @@ async fn every_catalog_endpoint_answers_403_without_or_with_a_bad_key() {
             let (status, answer) = t.call_as(None, method.clone(), path, body.as_ref()).await;
             assert_eq!(
                 (status, &answer),
-                (
-                    403,
-                    &json!({"detail": "Authentication credentials were not provided."})
-                ),
+                (403, &json!({"detail": "Authentication credentials were not provided."})),
                 "{method} {path}"
             );
             for bad in ["garbled", "nope.nope", &format!("{prefix}.wrongsecret")] {
-                let (status, answer) = t
-                    .call_as(Some(bad), method.clone(), path, body.as_ref())
-                    .await;
+                let (status, answer) = t.call_as(Some(bad), method.clone(), path, body.as_ref()).await;
                 let expected = if bad == "garbled" {
                     json!({"detail": "Authentication credentials were not provided."})
                 } else {
                     json!({"detail": "Invalid API key."})
                 };
-                assert_eq!(
-                    (status, &answer),
-                    (403, &expected),
-                    "{method} {path} with {bad}"
-                );
+                assert_eq!((status, &answer), (403, &expected), "{method} {path} with {bad}");
             }
         }
     }
@@ -49,26 +40,10 @@ async fn every_catalog_endpoint_answers_403_without_or_with_a_bad_key() {
 #[tokio::test]
 async fn other_schemes_are_not_credentials() {
     let t = Tenant::new().await;
-    let req = integration_tests::request(
-        Method::GET,
-        "/api/v1/products/",
-        Some(&format!("Bearer {}", t.key)),
-        None,
-    );
+    let req = integration_tests::request(Method::GET, "/api/v1/products/", Some(&format!("Bearer {}", t.key)), None);
     let (status, body) = integration_tests::read(integration_tests::dispatch(&t.app, req).await);
-    assert_eq!(
-        (status, body),
-        (
-            403,
-            json!({"detail": "Authentication credentials were not provided."})
-        )
-    );
-    let req = integration_tests::request(
-        Method::GET,
-        "/api/v1/products/",
-        Some(&format!("api-key {}", t.key)),
-        None,
-    );
+    assert_eq!((status, body), (403, json!({"detail": "Authentication credentials were not provided."})));
+    let req = integration_tests::request(Method::GET, "/api/v1/products/", Some(&format!("api-key {}", t.key)), None);
     let (status, _) = integration_tests::read(integration_tests::dispatch(&t.app, req).await);
     assert_eq!(status, 200, "the scheme is case-insensitive");
 }

@@ -5,12 +5,7 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn create_with_labels_and_account_in_the_seed_shape() {
     let t = Tenant::new().await;
-    let account = t
-        .create(
-            "/api/v1/customer-accounts/",
-            &json!({"name": "Acme", "code": "acme"}),
-        )
-        .await;
+    let account = t.create("/api/v1/customer-accounts/", &json!({"name": "Acme", "code": "acme"})).await;
     let (status, c) = t
         .post(
             "/api/v1/customers/",
@@ -24,38 +19,16 @@ async fn create_with_labels_and_account_in_the_seed_shape() {
     assert_eq!(c["clabels_all"], "customerloyal");
     assert_eq!(c["labels"][0]["label"], "Customer");
     assert_eq!(c["labels"][1]["label"], "Loyal");
-    let label_ids: Vec<Value> = c["labels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["label_id"].clone())
-        .collect();
+    let label_ids: Vec<Value> = c["labels"].as_array().unwrap().iter().map(|l| l["label_id"].clone()).collect();
     assert_eq!(c["clabels"], json!(label_ids));
-    assert_eq!(
-        (c["total_orders"].as_i64(), c["total_licenses"].as_i64()),
-        (Some(0), Some(0))
-    );
-    for key in [
-        "phone",
-        "reference",
-        "address",
-        "postcode",
-        "city",
-        "country",
-        "state",
-        "cognito_user_pool_id",
-    ] {
+    assert_eq!((c["total_orders"].as_i64(), c["total_licenses"].as_i64()), (Some(0), Some(0)));
+    for key in ["phone", "reference", "address", "postcode", "city", "country", "state", "cognito_user_pool_id"] {
         assert_eq!(c[key], "", "{key}");
     }
     assert_eq!(c["license_user"], Value::Null);
 
     // A second customer reuses the label (case-insensitively) instead of making another.
-    let (_, d) = t
-        .post(
-            "/api/v1/customers/",
-            &json!({"email": "bo@example.com", "labels": ["loyal"]}),
-        )
-        .await;
+    let (_, d) = t.post("/api/v1/customers/", &json!({"email": "bo@example.com", "labels": ["loyal"]})).await;
     assert_eq!(d["labels"][0]["label_id"], c["labels"][1]["label_id"]);
     assert_eq!(d["labels"][0]["label"], "Loyal");
 
@@ -67,38 +40,16 @@ async fn create_with_labels_and_account_in_the_seed_shape() {
 #[tokio::test]
 async fn emails_are_unique_case_insensitively() {
     let t = Tenant::new().await;
-    t.create("/api/v1/customers/", &json!({"email": "ana@example.com"}))
-        .await;
-    let (status, _) = t
-        .post("/api/v1/customers/", &json!({"email": "ANA@example.com"}))
-        .await;
+    t.create("/api/v1/customers/", &json!({"email": "ana@example.com"})).await;
+    let (status, _) = t.post("/api/v1/customers/", &json!({"email": "ANA@example.com"})).await;
     assert_eq!(status, 409);
-    let bo = t
-        .create("/api/v1/customers/", &json!({"email": "bo@example.com"}))
-        .await;
-    let (status, _) = t
-        .patch(
-            &format!("/api/v1/customers/{bo}/"),
-            &json!({"email": "Ana@Example.com"}),
-        )
-        .await;
+    let bo = t.create("/api/v1/customers/", &json!({"email": "bo@example.com"})).await;
+    let (status, _) = t.patch(&format!("/api/v1/customers/{bo}/"), &json!({"email": "Ana@Example.com"})).await;
     assert_eq!(status, 409);
-    let (status, moved) = t
-        .patch(
-            &format!("/api/v1/customers/{bo}/"),
-            &json!({"email": "bob@example.com"}),
-        )
-        .await;
-    assert_eq!(
-        (status, moved["email"].as_str()),
-        (200, Some("bob@example.com"))
-    );
-    t.create("/api/v1/customers/", &json!({"email": "bo@example.com"}))
-        .await;
-    Tenant::new()
-        .await
-        .create("/api/v1/customers/", &json!({"email": "ana@example.com"}))
-        .await;
+    let (status, moved) = t.patch(&format!("/api/v1/customers/{bo}/"), &json!({"email": "bob@example.com"})).await;
+    assert_eq!((status, moved["email"].as_str()), (200, Some("bob@example.com")));
+    t.create("/api/v1/customers/", &json!({"email": "bo@example.com"})).await;
+    Tenant::new().await.create("/api/v1/customers/", &json!({"email": "ana@example.com"})).await;
 }
 
 #[tokio::test]
@@ -107,23 +58,11 @@ async fn validation() {
     for (body, field) in [
         (json!({}), "email"),
         (json!({"email": "not-an-email"}), "email"),
-        (
-            json!({"email": "a@b.c", "customer_account_code": "nope"}),
-            "customer_account_code",
-        ),
-        (
-            json!({"email": "a@b.c", "customer_account": 42}),
-            "customer_account",
-        ),
+        (json!({"email": "a@b.c", "customer_account_code": "nope"}), "customer_account_code"),
+        (json!({"email": "a@b.c", "customer_account": 42}), "customer_account"),
         (json!({"email": "a@b.c", "labels": "vip"}), "labels"),
-        (
-            json!({"email": "a@b.c", "first_name": "x".repeat(256)}),
-            "first_name",
-        ),
-        (
-            json!({"email": "a@b.c", "metadata": "not json"}),
-            "metadata",
-        ),
+        (json!({"email": "a@b.c", "first_name": "x".repeat(256)}), "first_name"),
+        (json!({"email": "a@b.c", "metadata": "not json"}), "metadata"),
     ] {
         let (status, answer) = t.post("/api/v1/customers/", &body).await;
         assert_eq!(status, 400, "{body}: {answer}");
@@ -136,17 +75,8 @@ async fn validation() {
 #[tokio::test]
 async fn every_list_filter() {
     let t = Tenant::new().await;
-    let acme = t
-        .create(
-            "/api/v1/customer-accounts/",
-            &json!({"name": "Acme Corp", "code": "acme"}),
-        )
-        .await;
-    t.create(
-        "/api/v1/customer-accounts/",
-        &json!({"name": "Globex", "code": "globex"}),
-    )
-    .await;
+    let acme = t.create("/api/v1/customer-accounts/", &json!({"name": "Acme Corp", "code": "acme"})).await;
+    t.create("/api/v1/customer-accounts/", &json!({"name": "Globex", "code": "globex"})).await;
     let ana = t
         .create(
             "/api/v1/customers/",
@@ -161,12 +91,7 @@ async fn every_list_filter() {
                     "labels": ["vip", "new"], "customer_account_code": "globex"}),
         )
         .await;
-    let cy = t
-        .create(
-            "/api/v1/customers/",
-            &json!({"email": "cy@example.com", "first_name": "Cy"}),
-        )
-        .await;
+    let cy = t.create("/api/v1/customers/", &json!({"email": "cy@example.com", "first_name": "Cy"})).await;
     let (_, c) = t.get(&format!("/api/v1/customers/{bo}/")).await;
     let new_label = c["labels"][1]["label_id"].as_u64().unwrap();
     let vip = c["labels"][0]["label_id"].as_u64().unwrap();
@@ -191,10 +116,7 @@ async fn every_list_filter() {
         ("account__name__icontains=corp".into(), vec![ana]),
         ("account__code=acme".into(), vec![ana]),
         ("account__code__icontains=GLO".into(), vec![bo]),
-        (
-            "email__icontains=example&first_name__icontains=a".into(),
-            vec![ana],
-        ),
+        ("email__icontains=example&first_name__icontains=a".into(), vec![ana]),
         ("order_by=-email".into(), vec![cy, bo, ana]),
     ];
     for (query, expected) in cases {
@@ -209,18 +131,8 @@ async fn every_list_filter() {
 #[tokio::test]
 async fn patch_links_and_unlinks_accounts_and_labels() {
     let t = Tenant::new().await;
-    let acme = t
-        .create(
-            "/api/v1/customer-accounts/",
-            &json!({"name": "Acme", "code": "acme"}),
-        )
-        .await;
-    let id = t
-        .create(
-            "/api/v1/customers/",
-            &json!({"email": "a@b.c", "labels": ["one", "two"]}),
-        )
-        .await;
+    let acme = t.create("/api/v1/customer-accounts/", &json!({"name": "Acme", "code": "acme"})).await;
+    let id = t.create("/api/v1/customers/", &json!({"email": "a@b.c", "labels": ["one", "two"]})).await;
     let (status, c) = t
         .patch(
             &format!("/api/v1/customers/{id}/"),
@@ -231,12 +143,7 @@ async fn patch_links_and_unlinks_accounts_and_labels() {
     assert_eq!(c["customer_account"], acme);
     assert_eq!(c["clabels_all"], "two");
     assert_eq!(c["city"], "Zagreb");
-    let (_, c) = t
-        .patch(
-            &format!("/api/v1/customers/{id}/"),
-            &json!({"customer_account": null}),
-        )
-        .await;
+    let (_, c) = t.patch(&format!("/api/v1/customers/{id}/"), &json!({"customer_account": null})).await;
     assert_eq!(c["customer_account"], Value::Null);
 }
 
@@ -244,27 +151,16 @@ async fn patch_links_and_unlinks_accounts_and_labels() {
 async fn other_tenants_cannot_see_customers_and_scoped_keys_can() {
     let a = Tenant::new().await;
     let b = Tenant::new().await;
-    let id = a
-        .create("/api/v1/customers/", &json!({"email": "a@b.c"}))
-        .await;
+    let id = a.create("/api/v1/customers/", &json!({"email": "a@b.c"})).await;
     let (status, _) = b.get(&format!("/api/v1/customers/{id}/")).await;
     assert_eq!(status, 404);
-    let (status, _) = b
-        .patch(&format!("/api/v1/customers/{id}/"), &json!({"city": "x"}))
-        .await;
+    let (status, _) = b.patch(&format!("/api/v1/customers/{id}/"), &json!({"city": "x"})).await;
     assert_eq!(status, 404);
     let (_, list) = b.get("/api/v1/customers/?email=a@b.c").await;
     assert_eq!(list["count"], 0);
     // Customers are company-wide: a manager scoped to products still sees them.
     let product = a.product("p").await;
     let key = a.scoped_key(&[product]).await;
-    let (status, _) = a
-        .call_as(
-            Some(&key),
-            Method::GET,
-            &format!("/api/v1/customers/{id}/"),
-            None,
-        )
-        .await;
+    let (status, _) = a.call_as(Some(&key), Method::GET, &format!("/api/v1/customers/{id}/"), None).await;
     assert_eq!(status, 200);
 }

@@ -5,18 +5,9 @@ use serde_json::json;
 #[tokio::test]
 async fn unknown_paths_and_ids_are_404_in_the_contract_shape() {
     let t = Tenant::new().await;
-    for path in [
-        "/api/v1/nothing/",
-        "/api/v1/products/12/extra/",
-        "/api/v1/products/abc/",
-        "/api/v1/products/999/",
-    ] {
+    for path in ["/api/v1/nothing/", "/api/v1/products/12/extra/", "/api/v1/products/abc/", "/api/v1/products/999/"] {
         let (status, body) = t.get(path).await;
-        assert_eq!(
-            (status, body),
-            (404, json!({"detail": "Not found."})),
-            "{path}"
-        );
+        assert_eq!((status, body), (404, json!({"detail": "Not found."})), "{path}");
     }
 }
 
@@ -24,69 +15,26 @@ async fn unknown_paths_and_ids_are_404_in_the_contract_shape() {
 async fn unsupported_methods_are_405() {
     let t = Tenant::new().await;
     let id = t.product("m").await;
-    let (status, body) = t
-        .call_as(
-            Some(&t.key),
-            Method::DELETE,
-            &format!("/api/v1/products/{id}/"),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, body),
-        (405, json!({"detail": "Method \"DELETE\" not allowed."}))
-    );
-    let (status, _) = t
-        .call_as(
-            Some(&t.key),
-            Method::PATCH,
-            "/api/v1/products/",
-            Some(&json!({})),
-        )
-        .await;
+    let (status, body) = t.call_as(Some(&t.key), Method::DELETE, &format!("/api/v1/products/{id}/"), None).await;
+    assert_eq!((status, body), (405, json!({"detail": "Method \"DELETE\" not allowed."})));
+    let (status, _) = t.call_as(Some(&t.key), Method::PATCH, "/api/v1/products/", Some(&json!({}))).await;
     assert_eq!(status, 405);
 }
 
 #[tokio::test]
 async fn malformed_bodies_are_400() {
     let t = Tenant::new().await;
-    let req = integration_tests::request(
-        Method::POST,
-        "/api/v1/products/",
-        Some(&format!("Api-Key {}", t.key)),
-        None,
-    );
+    let req = integration_tests::request(Method::POST, "/api/v1/products/", Some(&format!("Api-Key {}", t.key)), None);
     let (mut parts, _) = req.into_parts();
-    parts
-        .headers
-        .insert("content-type", "application/json".parse().unwrap());
-    let req = lambda_http::Request::from_parts(
-        parts,
-        lambda_http::Body::Text("{\"product_name\": ".into()),
-    );
+    parts.headers.insert("content-type", "application/json".parse().unwrap());
+    let req = lambda_http::Request::from_parts(parts, lambda_http::Body::Text("{\"product_name\": ".into()));
     let (status, body) = integration_tests::read(integration_tests::dispatch(&t.app, req).await);
     assert_eq!(status, 400);
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("JSON parse error"),
-        "{body}"
-    );
+    assert!(body["detail"].as_str().unwrap().starts_with("JSON parse error"), "{body}");
 
-    let (status, body) = t
-        .call_as(
-            Some(&t.key),
-            Method::POST,
-            "/api/v1/products/",
-            Some(&json!(["a list"])),
-        )
-        .await;
+    let (status, body) = t.call_as(Some(&t.key), Method::POST, "/api/v1/products/", Some(&json!(["a list"]))).await;
     assert_eq!(status, 400);
-    assert_eq!(
-        body,
-        json!({"detail": "Invalid data. Expected a dictionary, but got list."})
-    );
+    assert_eq!(body, json!({"detail": "Invalid data. Expected a dictionary, but got list."}));
 }
 
 #[tokio::test]

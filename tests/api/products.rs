@@ -25,12 +25,8 @@ async fn create_retrieve_list_patch() {
     let (status, got) = t.get(&format!("/api/v1/products/{id}")).await;
     assert_eq!((status, got["short_code"].as_str()), (200, Some("myapp")));
 
-    let (status, patched) = t
-        .patch(
-            &format!("/api/v1/products/{id}/"),
-            &json!({"product_name": "Renamed", "is_archived": "true"}),
-        )
-        .await;
+    let (status, patched) =
+        t.patch(&format!("/api/v1/products/{id}/"), &json!({"product_name": "Renamed", "is_archived": "true"})).await;
     assert_eq!(status, 200, "{patched}");
     assert_eq!(patched["product_name"], "Renamed");
     assert_eq!(patched["short_code"], "myapp");
@@ -55,76 +51,35 @@ async fn validation_errors_name_their_fields() {
     assert_eq!(status, 400);
     assert_eq!(body["product_name"], json!(["This field is required."]));
     assert_eq!(body["short_code"], json!(["This field may not be blank."]));
-    assert_eq!(
-        body["max_activations"],
-        json!(["A valid integer is required."])
-    );
-    assert_eq!(
-        body["authorization_method"],
-        json!(["\"magic\" is not a valid choice."])
-    );
+    assert_eq!(body["max_activations"], json!(["A valid integer is required."]));
+    assert_eq!(body["authorization_method"], json!(["\"magic\" is not a valid choice."]));
 
     let long = "x".repeat(256);
-    let (status, body) = t
-        .post(
-            "/api/v1/products/",
-            &json!({"product_name": long, "short_code": "a", "metadata": "[1,2]"}),
-        )
-        .await;
+    let (status, body) =
+        t.post("/api/v1/products/", &json!({"product_name": long, "short_code": "a", "metadata": "[1,2]"})).await;
     assert_eq!(status, 400);
-    assert!(
-        body.get("product_name").is_some() && body.get("metadata").is_some(),
-        "{body}"
-    );
+    assert!(body.get("product_name").is_some() && body.get("metadata").is_some(), "{body}");
 
     let (status, body) = t.get("/api/v1/products/").await;
-    assert_eq!(
-        (status, body["count"].as_u64()),
-        (200, Some(0)),
-        "nothing was written"
-    );
+    assert_eq!((status, body["count"].as_u64()), (200, Some(0)), "nothing was written");
 }
 
 #[tokio::test]
 async fn duplicate_short_code_is_409_on_create_and_patch() {
     let t = Tenant::new().await;
     t.product("dup").await;
-    let (status, body) = t
-        .post(
-            "/api/v1/products/",
-            &json!({"product_name": "Other", "short_code": "dup"}),
-        )
-        .await;
+    let (status, body) = t.post("/api/v1/products/", &json!({"product_name": "Other", "short_code": "dup"})).await;
     assert_eq!(status, 409, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("short_code"));
 
     let other = t.product("other").await;
-    let (status, _) = t
-        .patch(
-            &format!("/api/v1/products/{other}/"),
-            &json!({"short_code": "dup"}),
-        )
-        .await;
+    let (status, _) = t.patch(&format!("/api/v1/products/{other}/"), &json!({"short_code": "dup"})).await;
     assert_eq!(status, 409);
     // The code moves when it changes: the old one is free again, the new one taken.
-    let (status, _) = t
-        .patch(
-            &format!("/api/v1/products/{other}/"),
-            &json!({"short_code": "renamed"}),
-        )
-        .await;
+    let (status, _) = t.patch(&format!("/api/v1/products/{other}/"), &json!({"short_code": "renamed"})).await;
     assert_eq!(status, 200);
-    t.create(
-        "/api/v1/products/",
-        &json!({"product_name": "Again", "short_code": "other"}),
-    )
-    .await;
-    let (status, _) = t
-        .post(
-            "/api/v1/products/",
-            &json!({"product_name": "X", "short_code": "renamed"}),
-        )
-        .await;
+    t.create("/api/v1/products/", &json!({"product_name": "Again", "short_code": "other"})).await;
+    let (status, _) = t.post("/api/v1/products/", &json!({"product_name": "X", "short_code": "renamed"})).await;
     assert_eq!(status, 409);
 
     // Another company may use the same code.
@@ -160,11 +115,7 @@ async fn filters_ordering_and_pagination() {
     for code in ["p-c", "p-a", "p-b"] {
         created.push(t.product(code).await);
     }
-    t.patch(
-        &format!("/api/v1/products/{}/", created[1]),
-        &json!({"is_archived": true}),
-    )
-    .await;
+    t.patch(&format!("/api/v1/products/{}/", created[1]), &json!({"is_archived": true})).await;
 
     let (_, list) = t.get("/api/v1/products/?is_archived=false").await;
     assert_eq!(ids(&list), [created[0], created[2]]);
@@ -180,25 +131,13 @@ async fn filters_ordering_and_pagination() {
     assert_eq!(ids(&page), &created[..2]);
     assert_eq!(page["previous"], serde_json::Value::Null);
     let next = page["next"].as_str().unwrap();
-    assert_eq!(
-        next,
-        "https://testserver/api/v1/products/?order_by=id&limit=2&offset=2"
-    );
+    assert_eq!(next, "https://testserver/api/v1/products/?order_by=id&limit=2&offset=2");
     let (_, page2) = t.get(next.trim_start_matches("https://testserver")).await;
     assert_eq!(ids(&page2), &created[2..]);
     assert_eq!(page2["next"], serde_json::Value::Null);
-    assert_eq!(
-        page2["previous"],
-        "https://testserver/api/v1/products/?order_by=id&limit=2"
-    );
+    assert_eq!(page2["previous"], "https://testserver/api/v1/products/?order_by=id&limit=2");
 
-    for bad in [
-        "limit=-1",
-        "offset=x",
-        "order_by=colour",
-        "is_archived=maybe",
-        "shortcode=p-a",
-    ] {
+    for bad in ["limit=-1", "offset=x", "order_by=colour", "is_archived=maybe", "shortcode=p-a"] {
         let (status, body) = t.get(&format!("/api/v1/products/?{bad}")).await;
         assert_eq!(status, 400, "{bad}: {body}");
         let name = bad.split('=').next().unwrap();
@@ -227,19 +166,11 @@ async fn bundles_name_same_method_members() {
         .post("/api/v1/products/", &json!({"product_name": "Bad", "short_code": "bad", "is_bundle": true, "bundle_products": ["member-a", "user-app", "nope", "suite"]}))
         .await;
     assert_eq!(status, 400);
-    for field in [
-        "bundle_products.1",
-        "bundle_products.2",
-        "bundle_products.3",
-    ] {
+    for field in ["bundle_products.1", "bundle_products.2", "bundle_products.3"] {
         assert!(body.get(field).is_some(), "{field}: {body}");
     }
-    let (status, body) = t
-        .post(
-            "/api/v1/products/",
-            &json!({"product_name": "Empty", "short_code": "empty", "is_bundle": true}),
-        )
-        .await;
+    let (status, body) =
+        t.post("/api/v1/products/", &json!({"product_name": "Empty", "short_code": "empty", "is_bundle": true})).await;
     assert_eq!(status, 400, "{body}");
 }
 
@@ -250,12 +181,7 @@ async fn other_companies_products_are_404_and_invisible() {
     let id = a.product("secret").await;
     let (status, body) = b.get(&format!("/api/v1/products/{id}/")).await;
     assert_eq!((status, body), (404, json!({"detail": "Not found."})));
-    let (status, _) = b
-        .patch(
-            &format!("/api/v1/products/{id}/"),
-            &json!({"product_name": "mine"}),
-        )
-        .await;
+    let (status, _) = b.patch(&format!("/api/v1/products/{id}/"), &json!({"product_name": "mine"})).await;
     assert_eq!(status, 404);
     let (_, list) = b.get("/api/v1/products/").await;
     assert_eq!(list["count"], 0);
@@ -279,26 +205,15 @@ async fn scoped_managers_see_and_write_only_their_products() {
     assert_eq!(ids(&list), [mine]);
     let (status, _) = as_scoped(Method::GET, format!("/api/v1/products/{theirs}/"), None).await;
     assert_eq!(status, 404);
-    let (status, _) = as_scoped(
-        Method::PATCH,
-        format!("/api/v1/products/{theirs}/"),
-        Some(json!({"trial_days": 1})),
-    )
-    .await;
+    let (status, _) =
+        as_scoped(Method::PATCH, format!("/api/v1/products/{theirs}/"), Some(json!({"trial_days": 1}))).await;
     assert_eq!(status, 404);
-    let (status, _) = as_scoped(
-        Method::PATCH,
-        format!("/api/v1/products/{mine}/"),
-        Some(json!({"trial_days": 1})),
-    )
-    .await;
+    let (status, _) =
+        as_scoped(Method::PATCH, format!("/api/v1/products/{mine}/"), Some(json!({"trial_days": 1}))).await;
     assert_eq!(status, 200);
-    let (status, body) = as_scoped(
-        Method::POST,
-        "/api/v1/products/".into(),
-        Some(json!({"product_name": "N", "short_code": "new"})),
-    )
-    .await;
+    let (status, body) =
+        as_scoped(Method::POST, "/api/v1/products/".into(), Some(json!({"product_name": "N", "short_code": "new"})))
+            .await;
     assert_eq!(status, 403, "{body}");
     let (_, list) = t.get("/api/v1/products/?short_code=new").await;
     assert_eq!(list["count"], 0);

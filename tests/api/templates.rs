@@ -4,11 +4,7 @@ use serde_json::{json, Value};
 async fn product_with_features(t: &Tenant, code: &str) -> u64 {
     let product = t.product(code).await;
     for f in ["f1", "f2"] {
-        t.create(
-            "/api/v1/product-features/",
-            &json!({"product": product, "name": f, "code": f}),
-        )
-        .await;
+        t.create("/api/v1/product-features/", &json!({"product": product, "name": f, "code": f})).await;
     }
     product
 }
@@ -36,11 +32,7 @@ async fn properties_and_features_round_trip() {
     assert_eq!(tpl["enable_maintenance_period"], true);
     assert_eq!(tpl["prevent_vm"], true);
     assert_eq!(tpl["metadata"], json!({"plan": "pro"}));
-    assert_eq!(
-        tpl["is_trial"],
-        Value::Null,
-        "unset properties fall through to the product"
-    );
+    assert_eq!(tpl["is_trial"], Value::Null, "unset properties fall through to the product");
     assert_eq!(tpl["product_features"][0]["code"], "f1");
     assert_eq!(tpl["product_features"][1]["code"], "f2");
     assert_eq!(tpl["product_features"][1]["max_consumption"], 33);
@@ -84,23 +76,10 @@ async fn bad_values_are_400_and_codes_unique_per_product() {
     ] {
         assert!(body.get(field).is_some(), "{field} missing in {body}");
     }
-    t.create(
-        "/api/v1/license-templates/",
-        &json!({"product": app, "name": "A", "code": "a"}),
-    )
-    .await;
-    let (status, _) = t
-        .post(
-            "/api/v1/license-templates/",
-            &json!({"product": app, "name": "A2", "code": "a"}),
-        )
-        .await;
+    t.create("/api/v1/license-templates/", &json!({"product": app, "name": "A", "code": "a"})).await;
+    let (status, _) = t.post("/api/v1/license-templates/", &json!({"product": app, "name": "A2", "code": "a"})).await;
     assert_eq!(status, 409);
-    t.create(
-        "/api/v1/license-templates/",
-        &json!({"product": other, "name": "A", "code": "a"}),
-    )
-    .await;
+    t.create("/api/v1/license-templates/", &json!({"product": other, "name": "A", "code": "a"})).await;
 }
 
 #[tokio::test]
@@ -109,16 +88,10 @@ async fn one_default_per_product() {
     let app = t.product("app").await;
     let other = t.product("other").await;
     let first = t
-        .create(
-            "/api/v1/license-templates/",
-            &json!({"product": app, "name": "1", "code": "one", "is_default": true}),
-        )
+        .create("/api/v1/license-templates/", &json!({"product": app, "name": "1", "code": "one", "is_default": true}))
         .await;
     let elsewhere = t
-        .create(
-            "/api/v1/license-templates/",
-            &json!({"product": other, "name": "x", "code": "x", "is_default": true}),
-        )
+        .create("/api/v1/license-templates/", &json!({"product": other, "name": "x", "code": "x", "is_default": true}))
         .await;
     let second = t
         .create(
@@ -126,23 +99,13 @@ async fn one_default_per_product() {
             &json!({"product": app, "name": "2", "code": "two", "is_default": "true"}),
         )
         .await;
-    let (_, defaults) = t
-        .get("/api/v1/license-templates/?is_default=true&order_by=id")
-        .await;
+    let (_, defaults) = t.get("/api/v1/license-templates/?is_default=true&order_by=id").await;
     assert_eq!(ids(&defaults), [elsewhere, second]);
     let (_, got) = t.get(&format!("/api/v1/license-templates/{first}/")).await;
     assert_eq!(got["is_default"], false);
 
-    t.patch(
-        &format!("/api/v1/license-templates/{first}/"),
-        &json!({"is_default": true}),
-    )
-    .await;
-    let (_, defaults) = t
-        .get(&format!(
-            "/api/v1/license-templates/?is_default=true&product={app}"
-        ))
-        .await;
+    t.patch(&format!("/api/v1/license-templates/{first}/"), &json!({"is_default": true})).await;
+    let (_, defaults) = t.get(&format!("/api/v1/license-templates/?is_default=true&product={app}")).await;
     assert_eq!(ids(&defaults), [first]);
 }
 

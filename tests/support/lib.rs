@@ -5,9 +5,7 @@
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
-use shared::catalog::{
-    handle, CustomField, Customer, CustomerAccount, Feature, LicenseTemplate, Product,
-};
+use shared::catalog::{handle, CustomField, Customer, CustomerAccount, Feature, LicenseTemplate, Product};
 use shared::config::Config;
 use shared::ids::Id;
 use shared::App;
@@ -16,18 +14,12 @@ use tokio::sync::OnceCell;
 static STACK: OnceCell<()> = OnceCell::const_new();
 
 fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_string())
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
 }
 
 /// The configuration tests run with; the stack is created on first use.
 pub async fn app() -> App {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL").is_ok(),
-        "integration tests need moto server: run them with `make test`"
-    );
+    assert!(std::env::var("AWS_ENDPOINT_URL").is_ok(), "integration tests need moto server: run them with `make test`");
     let config = Config {
         table_name: env_or("TABLE_NAME", "licensing-test"),
         import_bucket: Some(env_or("IMPORT_BUCKET", "licensing-test-imports")),
@@ -41,9 +33,7 @@ pub async fn app() -> App {
                 bucket: config.import_bucket.clone().unwrap_or_default(),
                 queue: env_or("IMPORT_QUEUE_NAME", "licensing-test-imports"),
             };
-            provision::create_stack(&sdk, &names)
-                .await
-                .expect("create the test stack in moto");
+            provision::create_stack(&sdk, &names).await.expect("create the test stack in moto");
         })
         .await;
     App::new(config, &sdk)
@@ -80,11 +70,7 @@ pub fn request(method: Method, path: &str, auth: Option<&str>, body: Option<&Val
 pub fn read(response: Response<Body>) -> (u16, Value) {
     let status = response.status().as_u16();
     let bytes: &[u8] = response.body().as_ref();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(bytes).expect("a JSON body")
-    };
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).expect("a JSON body") };
     (status, body)
 }
 
@@ -98,26 +84,16 @@ pub struct Tenant {
 impl Tenant {
     pub async fn new() -> Self {
         let app = app().await;
-        let (company, key) = provision::create_company(&app.store, "test company")
-            .await
-            .expect("create company");
+        let (company, key) = provision::create_company(&app.store, "test company").await.expect("create company");
         Tenant { app, company, key }
     }
 
     /// Another key of this company, scoped to `products`.
     pub async fn scoped_key(&self, products: &[Id]) -> String {
-        provision::create_api_key(&self.app.store, self.company, Some(products.to_vec()))
-            .await
-            .expect("create key")
+        provision::create_api_key(&self.app.store, self.company, Some(products.to_vec())).await.expect("create key")
     }
 
-    pub async fn call_as(
-        &self,
-        key: Option<&str>,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
+    pub async fn call_as(&self, key: Option<&str>, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
         let auth = key.map(|k| format!("Api-Key {k}"));
         read(dispatch(&self.app, request(method, path, auth.as_deref(), body)).await)
     }
@@ -127,13 +103,11 @@ impl Tenant {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.call_as(Some(&self.key), Method::POST, path, Some(body))
-            .await
+        self.call_as(Some(&self.key), Method::POST, path, Some(body)).await
     }
 
     pub async fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.call_as(Some(&self.key), Method::PATCH, path, Some(body))
-            .await
+        self.call_as(Some(&self.key), Method::PATCH, path, Some(body)).await
     }
 
     /// POSTs and expects 201; returns the created object's id.
@@ -145,22 +119,14 @@ impl Tenant {
 
     /// A key-based product with a unique short code.
     pub async fn product(&self, short_code: &str) -> Id {
-        self.create(
-            "/api/v1/products/",
-            &serde_json::json!({"product_name": short_code, "short_code": short_code}),
-        )
-        .await
+        self.create("/api/v1/products/", &serde_json::json!({"product_name": short_code, "short_code": short_code}))
+            .await
     }
 }
 
 /// The ids of a list response's results.
 pub fn ids(list: &Value) -> Vec<Id> {
-    list["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .map(|r| r["id"].as_u64().expect("id"))
-        .collect()
+    list["results"].as_array().expect("results").iter().map(|r| r["id"].as_u64().expect("id")).collect()
 }
 
 /// Tenant isolation and manager scoping of a resource that belongs to a product, at `path`
@@ -184,30 +150,12 @@ pub async fn check_product_scoping(path: &str, body: impl Fn(Id) -> Value) {
     let key = a.scoped_key(&[app]).await;
     let (_, list) = a.call_as(Some(&key), Method::GET, path, None).await;
     assert_eq!(ids(&list), [mine]);
-    let (status, _) = a
-        .call_as(Some(&key), Method::GET, &format!("{path}{theirs}/"), None)
-        .await;
+    let (status, _) = a.call_as(Some(&key), Method::GET, &format!("{path}{theirs}/"), None).await;
     assert_eq!(status, 404);
-    let (status, _) = a
-        .call_as(
-            Some(&key),
-            Method::PATCH,
-            &format!("{path}{theirs}/"),
-            Some(&json!({})),
-        )
-        .await;
+    let (status, _) = a.call_as(Some(&key), Method::PATCH, &format!("{path}{theirs}/"), Some(&json!({}))).await;
     assert_eq!(status, 404);
-    let (status, _) = a
-        .call_as(Some(&key), Method::POST, path, Some(&body(hidden)))
-        .await;
+    let (status, _) = a.call_as(Some(&key), Method::POST, path, Some(&body(hidden))).await;
     assert_eq!(status, 403);
-    let (status, _) = a
-        .call_as(
-            Some(&key),
-            Method::PATCH,
-            &format!("{path}{mine}/"),
-            Some(&json!({})),
-        )
-        .await;
+    let (status, _) = a.call_as(Some(&key), Method::PATCH, &format!("{path}{mine}/"), Some(&json!({}))).await;
     assert_eq!(status, 200);
 }

@@ -2,12 +2,12 @@
 //! infra/template.yaml, which defines the same table), and companies with their API keys.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_s3::types::{
-    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
-    QueueConfiguration, S3KeyFilter,
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration,
+    S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::auth::new_api_key;
@@ -52,10 +52,7 @@ pub struct Stack {
 }
 
 /// Creates whatever of the table, bucket, queues and S3 → SQS notification is missing.
-pub async fn create_stack(
-    sdk: &aws_config::SdkConfig,
-    names: &StackNames,
-) -> Result<Stack, ProvisionError> {
+pub async fn create_stack(sdk: &aws_config::SdkConfig, names: &StackNames) -> Result<Stack, ProvisionError> {
     create_table(&aws_sdk_dynamodb::Client::new(sdk), &names.table).await?;
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let dead_letter_queue_url = create_queue(&sqs, &format!("{}-dlq", names.queue), None).await?;
@@ -64,26 +61,17 @@ pub async fn create_stack(
     let queue_url = create_queue(&sqs, &names.queue, Some(redrive)).await?;
     let queue_arn = queue_arn(&sqs, &queue_url).await?;
     create_bucket(&s3_client(sdk), &names.bucket, &queue_arn).await?;
-    Ok(Stack {
-        queue_url,
-        dead_letter_queue_url,
-    })
+    Ok(Stack { queue_url, dead_letter_queue_url })
 }
 
 /// S3 with path-style addressing: local endpoints have no per-bucket host names.
 pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(true)
-        .build();
+    let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build();
     aws_sdk_s3::Client::from_conf(config)
 }
 
 fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(key_type)
-        .build()
-        .expect("name and type set")
+    KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("name and type set")
 }
 
 fn string_attribute(name: &str) -> AttributeDefinition {
@@ -94,17 +82,8 @@ fn string_attribute(name: &str) -> AttributeDefinition {
         .expect("name and type set")
 }
 
-async fn create_table(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-) -> Result<(), ProvisionError> {
-    if client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok()
-    {
+async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), ProvisionError> {
+    if client.describe_table().table_name(table).send().await.is_ok() {
         return Ok(());
     }
     let mut request = client
@@ -116,20 +95,16 @@ async fn create_table(
         .attribute_definitions(string_attribute(keys::PK))
         .attribute_definitions(string_attribute(keys::SK));
     for n in 1..=keys::GSI_COUNT {
-        let (pk, sk) = (format!("GSI{n}PK"), format!("GSI{n}SK"));
+        let (pk, sk) = (keys::gsi_pk(n), keys::gsi_sk(n));
         request = request
             .attribute_definitions(string_attribute(&pk))
             .attribute_definitions(string_attribute(&sk))
             .global_secondary_indexes(
                 GlobalSecondaryIndex::builder()
-                    .index_name(format!("GSI{n}"))
+                    .index_name(keys::gsi_name(n))
                     .key_schema(key(&pk, KeyType::Hash))
                     .key_schema(key(&sk, KeyType::Range))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
                     .build()
                     .expect("name, keys and projection set"),
             );
@@ -137,13 +112,7 @@ async fn create_table(
     match request.send().await {
         Ok(_) => {}
         // Another process created it meanwhile.
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
-            return Ok(())
-        }
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(()),
         Err(err) => return Err(aws(err)),
     }
     client
@@ -176,8 +145,7 @@ async fn create_queue(
         request = request.attributes(QueueAttributeName::RedrivePolicy, policy);
     }
     let out = request.send().await.map_err(aws)?;
-    out.queue_url
-        .ok_or_else(|| ProvisionError::Aws(format!("no URL for queue {name}")))
+    out.queue_url.ok_or_else(|| ProvisionError::Aws(format!("no URL for queue {name}")))
 }
 
 async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> Result<String, ProvisionError> {
@@ -193,30 +161,18 @@ async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> Result<String, Pr
         .ok_or_else(|| ProvisionError::Aws(format!("no ARN for queue {url}")))
 }
 
-async fn create_bucket(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    queue_arn: &str,
-) -> Result<(), ProvisionError> {
+async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str, queue_arn: &str) -> Result<(), ProvisionError> {
     if client.head_bucket().bucket(bucket).send().await.is_err() {
         match client.create_bucket().bucket(bucket).send().await {
             Ok(_) => {}
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_bucket_already_owned_by_you()) => {}
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you()) => {}
             Err(err) => return Err(aws(err)),
         }
     }
     let filter = NotificationConfigurationFilter::builder()
         .key(
             S3KeyFilter::builder()
-                .filter_rules(
-                    FilterRule::builder()
-                        .name(FilterRuleName::Prefix)
-                        .value(IMPORT_PREFIX)
-                        .build(),
-                )
+                .filter_rules(FilterRule::builder().name(FilterRuleName::Prefix).value(IMPORT_PREFIX).build())
                 .build(),
         )
         .build();
@@ -229,11 +185,7 @@ async fn create_bucket(
     client
         .put_bucket_notification_configuration()
         .bucket(bucket)
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(queue)
-                .build(),
-        )
+        .notification_configuration(NotificationConfiguration::builder().queue_configurations(queue).build())
         .send()
         .await
         .map_err(aws)?;
@@ -243,22 +195,14 @@ async fn create_bucket(
 /// A new company and its first admin key (shown once).
 pub async fn create_company(store: &Store, name: &str) -> Result<(Id, String), ProvisionError> {
     let ids = IdGenerator::new(store.lease_id_node().await?);
-    let company = Company {
-        id: ids.next_id(),
-        name: name.to_string(),
-        created_at: OffsetDateTime::now_utc(),
-    };
+    let company = Company { id: ids.next_id(), name: name.to_string(), created_at: OffsetDateTime::now_utc() };
     store.put_company(&company).await?;
     let key = create_api_key(store, company.id, None).await?;
     Ok((company.id, key))
 }
 
 /// A new key of `company`: admin when `products` is `None`, else scoped to those products.
-pub async fn create_api_key(
-    store: &Store,
-    company: Id,
-    products: Option<Vec<Id>>,
-) -> Result<String, ProvisionError> {
+pub async fn create_api_key(store: &Store, company: Id, products: Option<Vec<Id>>) -> Result<String, ProvisionError> {
     let key = new_api_key(company, products);
     store.put_api_key(&key.record).await?;
     Ok(key.full)

@@ -10,7 +10,8 @@ use provision::{create_api_key, create_company, create_stack, StackNames};
 use serde_json::json;
 use shared::store::Store;
 
-const USAGE: &str = "usage: provision stack | provision company --name NAME | provision api-key --company ID [--products ID1,ID2]";
+const USAGE: &str =
+    "usage: provision stack | provision company --name NAME | provision api-key --company ID [--products ID1,ID2]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -27,27 +28,16 @@ async fn main() -> ExitCode {
 }
 
 fn env(name: &str) -> Result<String, String> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| format!("{name} is not set"))
+    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| format!("{name} is not set"))
 }
 
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
 }
 
 async fn run(args: Vec<String>) -> Result<serde_json::Value, String> {
     let sdk = aws_config::load_from_env().await;
-    let store = || -> Result<Store, String> {
-        Ok(Store::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            env("TABLE_NAME")?,
-        ))
-    };
+    let store = || -> Result<Store, String> { Ok(Store::new(aws_sdk_dynamodb::Client::new(&sdk), env("TABLE_NAME")?)) };
     match args.first().map(String::as_str) {
         Some("stack") => {
             let names = StackNames {
@@ -55,9 +45,7 @@ async fn run(args: Vec<String>) -> Result<serde_json::Value, String> {
                 bucket: env("IMPORT_BUCKET")?,
                 queue: env("IMPORT_QUEUE_NAME").unwrap_or_else(|_| "licensing-imports".into()),
             };
-            let stack = create_stack(&sdk, &names)
-                .await
-                .map_err(|e| e.to_string())?;
+            let stack = create_stack(&sdk, &names).await.map_err(|e| e.to_string())?;
             Ok(json!({
                 "table_name": names.table,
                 "import_bucket": names.bucket,
@@ -67,27 +55,16 @@ async fn run(args: Vec<String>) -> Result<serde_json::Value, String> {
         }
         Some("company") => {
             let name = flag(&args, "--name").ok_or(USAGE)?;
-            let (company_id, api_key) = create_company(&store()?, name)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (company_id, api_key) = create_company(&store()?, name).await.map_err(|e| e.to_string())?;
             Ok(json!({ "company_id": company_id, "api_key": api_key }))
         }
         Some("api-key") => {
-            let company = flag(&args, "--company")
-                .ok_or(USAGE)?
-                .parse()
-                .map_err(|_| "--company takes a company id")?;
+            let company = flag(&args, "--company").ok_or(USAGE)?.parse().map_err(|_| "--company takes a company id")?;
             let products = flag(&args, "--products")
-                .map(|list| {
-                    list.split(',')
-                        .map(|id| id.trim().parse())
-                        .collect::<Result<Vec<_>, _>>()
-                })
+                .map(|list| list.split(',').map(|id| id.trim().parse()).collect::<Result<Vec<_>, _>>())
                 .transpose()
                 .map_err(|_| "--products takes comma-separated product ids")?;
-            let api_key = create_api_key(&store()?, company, products)
-                .await
-                .map_err(|e| e.to_string())?;
+            let api_key = create_api_key(&store()?, company, products).await.map_err(|e| e.to_string())?;
             Ok(json!({ "api_key": api_key }))
         }
         _ => Err(USAGE.into()),

@@ -42,55 +42,22 @@ impl Entity for CustomerAccount {
     }
 
     fn unique_keys(&self) -> Vec<UniqueKey> {
-        vec![UniqueKey {
-            kind: "ACCOUNT_CODE",
-            scope: "-".into(),
-            value: self.code.clone(),
-            field: "code",
-        }]
+        vec![UniqueKey { kind: "ACCOUNT_CODE", scope: "-".into(), value: self.code.clone(), field: "code" }]
     }
 }
 
 static FILTERS: &[FilterSpec<CustomerAccount, Catalog>] = &[
-    FilterSpec {
-        param: "name",
-        lookup: Lookup::Exact,
-        field: |a, _| (&a.name).into(),
-    },
-    FilterSpec {
-        param: "name__icontains",
-        lookup: Lookup::IContains,
-        field: |a, _| (&a.name).into(),
-    },
-    FilterSpec {
-        param: "code",
-        lookup: Lookup::Exact,
-        field: |a, _| (&a.code).into(),
-    },
-    FilterSpec {
-        param: "code__icontains",
-        lookup: Lookup::IContains,
-        field: |a, _| (&a.code).into(),
-    },
+    FilterSpec { param: "name", lookup: Lookup::Exact, field: |a, _| (&a.name).into() },
+    FilterSpec { param: "name__icontains", lookup: Lookup::IContains, field: |a, _| (&a.name).into() },
+    FilterSpec { param: "code", lookup: Lookup::Exact, field: |a, _| (&a.code).into() },
+    FilterSpec { param: "code__icontains", lookup: Lookup::IContains, field: |a, _| (&a.code).into() },
 ];
 
 static ORDERS: &[OrderSpec<CustomerAccount, Catalog>] = &[
-    OrderSpec {
-        name: "id",
-        key: |a, _| a.id.into(),
-    },
-    OrderSpec {
-        name: "created_at",
-        key: |a, _| a.id.into(),
-    },
-    OrderSpec {
-        name: "name",
-        key: |a, _| (&a.name).into(),
-    },
-    OrderSpec {
-        name: "code",
-        key: |a, _| (&a.code).into(),
-    },
+    OrderSpec { name: "id", key: |a, _| a.id.into() },
+    OrderSpec { name: "created_at", key: |a, _| a.id.into() },
+    OrderSpec { name: "name", key: |a, _| (&a.name).into() },
+    OrderSpec { name: "code", key: |a, _| (&a.code).into() },
 ];
 
 /// The free-text fields and their size limits.

@@ -51,31 +51,14 @@ impl Entity for CustomField {
 }
 
 static FILTERS: &[FilterSpec<CustomField, Catalog>] = &[
-    FilterSpec {
-        param: "product",
-        lookup: Lookup::IntExact,
-        field: |f, _| f.product.into(),
-    },
-    FilterSpec {
-        param: "name",
-        lookup: Lookup::Exact,
-        field: |f, _| (&f.name).into(),
-    },
+    FilterSpec { param: "product", lookup: Lookup::IntExact, field: |f, _| f.product.into() },
+    FilterSpec { param: "name", lookup: Lookup::Exact, field: |f, _| (&f.name).into() },
 ];
 
 static ORDERS: &[OrderSpec<CustomField, Catalog>] = &[
-    OrderSpec {
-        name: "id",
-        key: |f, _| f.id.into(),
-    },
-    OrderSpec {
-        name: "created_at",
-        key: |f, _| f.id.into(),
-    },
-    OrderSpec {
-        name: "name",
-        key: |f, _| (&f.name).into(),
-    },
+    OrderSpec { name: "id", key: |f, _| f.id.into() },
+    OrderSpec { name: "created_at", key: |f, _| f.id.into() },
+    OrderSpec { name: "name", key: |f, _| (&f.name).into() },
 ];
 
 impl CustomField {
@@ -116,8 +99,7 @@ impl Resource for CustomField {
     }
 
     fn read(mut self, input: &mut Input, ctx: &mut WriteCtx) -> Result<Self, ApiError> {
-        if let Some(product) = read_product_ref(input, ctx, (!ctx.creating).then_some(self.product))
-        {
+        if let Some(product) = read_product_ref(input, ctx, (!ctx.creating).then_some(self.product)) {
             self.product = product;
         }
         if let Some(name) = input.text("name", SHORT_TEXT, ctx.creating) {

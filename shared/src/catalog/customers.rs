@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::ids::Id;
 use crate::input::{Input, LONG_TEXT, SHORT_TEXT};
 use crate::listing::{FieldValue, FilterSpec, ListQuery, Lookup, OrderSpec};
-use crate::store::{keys, Entity, ItemKeys, StoreError, TenantStore, UniqueKey};
+use crate::store::{keys, Entity, IndexKey, StoreError, TenantStore, UniqueKey};
 use crate::timefmt::{format_time, rfc3339};
 
 /// Most labels one customer may carry.
@@ -68,107 +68,44 @@ impl Entity for Customer {
         vec![Customer::email_key(&self.email)]
     }
 
-    fn keys(company: Id, id: Id) -> ItemKeys {
-        ItemKeys {
-            pk: keys::customer_pk(company, id),
-            sk: keys::CUSTOMER_SK.into(),
-            gsi1: Some((keys::customers_gsi1pk(company), keys::padded(id))),
-        }
+    fn primary_key(company: Id, id: Id) -> (String, String) {
+        (keys::customer_pk(company, id), keys::CUSTOMER_SK.into())
+    }
+
+    fn index_keys(&self, company: Id) -> Vec<IndexKey> {
+        vec![IndexKey { index: 1, pk: keys::customers_gsi1pk(company), sk: keys::padded(self.id) }]
     }
 }
 
-fn account_field(
-    c: &Customer,
-    catalog: &Catalog,
-    field: fn(&super::CustomerAccount) -> &String,
-) -> FieldValue {
-    c.account
-        .and_then(|id| catalog.account(id))
-        .map(field)
-        .into()
+fn account_field(c: &Customer, catalog: &Catalog, field: fn(&super::CustomerAccount) -> &String) -> FieldValue {
+    c.account.and_then(|id| catalog.account(id)).map(field).into()
 }
 
 static FILTERS: &[FilterSpec<Customer, Catalog>] = &[
-    FilterSpec {
-        param: "email",
-        lookup: Lookup::Exact,
-        field: |c, _| (&c.email).into(),
-    },
-    FilterSpec {
-        param: "email__icontains",
-        lookup: Lookup::IContains,
-        field: |c, _| (&c.email).into(),
-    },
-    FilterSpec {
-        param: "email__startswith",
-        lookup: Lookup::StartsWith,
-        field: |c, _| (&c.email).into(),
-    },
-    FilterSpec {
-        param: "company_name__icontains",
-        lookup: Lookup::IContains,
-        field: |c, _| (&c.company_name).into(),
-    },
-    FilterSpec {
-        param: "first_name__icontains",
-        lookup: Lookup::IContains,
-        field: |c, _| (&c.first_name).into(),
-    },
-    FilterSpec {
-        param: "last_name__icontains",
-        lookup: Lookup::IContains,
-        field: |c, _| (&c.last_name).into(),
-    },
-    FilterSpec {
-        param: "phone__icontains",
-        lookup: Lookup::IContains,
-        field: |c, _| (&c.phone).into(),
-    },
-    FilterSpec {
-        param: "reference",
-        lookup: Lookup::Exact,
-        field: |c, _| (&c.reference).into(),
-    },
-    FilterSpec {
-        param: "reference__exact",
-        lookup: Lookup::Exact,
-        field: |c, _| (&c.reference).into(),
-    },
-    FilterSpec {
-        param: "reference__icontains",
-        lookup: Lookup::IContains,
-        field: |c, _| (&c.reference).into(),
-    },
-    FilterSpec {
-        param: "reference__startswith",
-        lookup: Lookup::StartsWith,
-        field: |c, _| (&c.reference).into(),
-    },
+    FilterSpec { param: "email", lookup: Lookup::Exact, field: |c, _| (&c.email).into() },
+    FilterSpec { param: "email__icontains", lookup: Lookup::IContains, field: |c, _| (&c.email).into() },
+    FilterSpec { param: "email__startswith", lookup: Lookup::StartsWith, field: |c, _| (&c.email).into() },
+    FilterSpec { param: "company_name__icontains", lookup: Lookup::IContains, field: |c, _| (&c.company_name).into() },
+    FilterSpec { param: "first_name__icontains", lookup: Lookup::IContains, field: |c, _| (&c.first_name).into() },
+    FilterSpec { param: "last_name__icontains", lookup: Lookup::IContains, field: |c, _| (&c.last_name).into() },
+    FilterSpec { param: "phone__icontains", lookup: Lookup::IContains, field: |c, _| (&c.phone).into() },
+    FilterSpec { param: "reference", lookup: Lookup::Exact, field: |c, _| (&c.reference).into() },
+    FilterSpec { param: "reference__exact", lookup: Lookup::Exact, field: |c, _| (&c.reference).into() },
+    FilterSpec { param: "reference__icontains", lookup: Lookup::IContains, field: |c, _| (&c.reference).into() },
+    FilterSpec { param: "reference__startswith", lookup: Lookup::StartsWith, field: |c, _| (&c.reference).into() },
     FilterSpec {
         param: "label__in",
         lookup: Lookup::IntIn,
         field: |c, _| FieldValue::Many(c.labels.iter().map(|l| l.label.into()).collect()),
     },
-    FilterSpec {
-        param: "account",
-        lookup: Lookup::IntExact,
-        field: |c, _| c.account.into(),
-    },
-    FilterSpec {
-        param: "account__name",
-        lookup: Lookup::Exact,
-        field: |c, cat| account_field(c, cat, |a| &a.name),
-    },
+    FilterSpec { param: "account", lookup: Lookup::IntExact, field: |c, _| c.account.into() },
+    FilterSpec { param: "account__name", lookup: Lookup::Exact, field: |c, cat| account_field(c, cat, |a| &a.name) },
     FilterSpec {
         param: "account__name__icontains",
         lookup: Lookup::IContains,
         field: |c, cat| account_field(c, cat, |a| &a.name),
     },
-    FilterSpec {
-        param: "account__code",
-        lookup: Lookup::Exact,
-        field: |c, cat| account_field(c, cat, |a| &a.code),
-    },
+    FilterSpec { param: "account__code", lookup: Lookup::Exact, field: |c, cat| account_field(c, cat, |a| &a.code) },
     FilterSpec {
         param: "account__code__icontains",
         lookup: Lookup::IContains,
@@ -177,34 +114,13 @@ static FILTERS: &[FilterSpec<Customer, Catalog>] = &[
 ];
 
 static ORDERS: &[OrderSpec<Customer, Catalog>] = &[
-    OrderSpec {
-        name: "id",
-        key: |c, _| c.id.into(),
-    },
-    OrderSpec {
-        name: "created_at",
-        key: |c, _| c.id.into(),
-    },
-    OrderSpec {
-        name: "updated_at",
-        key: |c, _| format_time(c.updated_at).as_str().into(),
-    },
-    OrderSpec {
-        name: "email",
-        key: |c, _| (&c.email).into(),
-    },
-    OrderSpec {
-        name: "first_name",
-        key: |c, _| (&c.first_name).into(),
-    },
-    OrderSpec {
-        name: "last_name",
-        key: |c, _| (&c.last_name).into(),
-    },
-    OrderSpec {
-        name: "company_name",
-        key: |c, _| (&c.company_name).into(),
-    },
+    OrderSpec { name: "id", key: |c, _| c.id.into() },
+    OrderSpec { name: "created_at", key: |c, _| c.id.into() },
+    OrderSpec { name: "updated_at", key: |c, _| format_time(c.updated_at).as_str().into() },
+    OrderSpec { name: "email", key: |c, _| (&c.email).into() },
+    OrderSpec { name: "first_name", key: |c, _| (&c.first_name).into() },
+    OrderSpec { name: "last_name", key: |c, _| (&c.last_name).into() },
+    OrderSpec { name: "company_name", key: |c, _| (&c.company_name).into() },
 ];
 
 /// The customer fields of §4 that are plain text, with their size limits.
@@ -223,12 +139,7 @@ pub const TEXT_FIELDS: &[(&str, usize)] = &[
 
 impl Customer {
     pub fn email_key(email: &str) -> UniqueKey {
-        UniqueKey {
-            kind: "EMAIL",
-            scope: "-".into(),
-            value: email.to_lowercase(),
-            field: "email",
-        }
+        UniqueKey { kind: "EMAIL", scope: "-".into(), value: email.to_lowercase(), field: "email" }
     }
 
     fn text_field(&mut self, name: &str) -> &mut String {
@@ -247,24 +158,14 @@ impl Customer {
     }
 
     /// Links to labels by name, creating the labels not seen before in `ctx`'s transaction.
-    fn read_labels(
-        &mut self,
-        names: Vec<String>,
-        input: &mut Input,
-        ctx: &mut WriteCtx,
-    ) -> Result<(), ApiError> {
+    fn read_labels(&mut self, names: Vec<String>, input: &mut Input, ctx: &mut WriteCtx) -> Result<(), ApiError> {
         let mut links = Vec::with_capacity(names.len());
         for (i, name) in names.iter().map(|n| n.trim()).enumerate() {
             if name.is_empty() {
                 input.error(&format!("labels.{i}"), crate::input::BLANK);
                 continue;
             }
-            let existing = ctx
-                .catalog
-                .labels
-                .iter()
-                .find(|l| l.name.eq_ignore_ascii_case(name))
-                .map(|l| l.id);
+            let existing = ctx.catalog.labels.iter().find(|l| l.name.eq_ignore_ascii_case(name)).map(|l| l.id);
             let label = match existing {
                 Some(id) => id,
                 None => {
@@ -275,11 +176,7 @@ impl Customer {
                 }
             };
             if !links.iter().any(|l: &CustomerLabel| l.label == label) {
-                let id = self
-                    .labels
-                    .iter()
-                    .find(|l| l.label == label)
-                    .map_or_else(|| ctx.ids.next_id(), |l| l.id);
+                let id = self.labels.iter().find(|l| l.label == label).map_or_else(|| ctx.ids.next_id(), |l| l.id);
                 links.push(CustomerLabel { id, label });
             }
         }
@@ -295,10 +192,9 @@ impl Customer {
                     if let Some(id) = input.id("customer_account") {
                         match catalog.account(id) {
                             Some(account) => self.account = Some(account.id),
-                            None => input.error(
-                                "customer_account",
-                                format!("Invalid pk \"{id}\" - object does not exist."),
-                            ),
+                            None => {
+                                input.error("customer_account", format!("Invalid pk \"{id}\" - object does not exist."))
+                            }
                         }
                     }
                 }
@@ -309,10 +205,7 @@ impl Customer {
                 None => self.account = None,
                 Some(code) => match catalog.accounts.iter().find(|a| a.code == code) {
                     Some(account) => self.account = Some(account.id),
-                    None => input.error(
-                        "customer_account_code",
-                        format!("Unknown customer account code \"{code}\"."),
-                    ),
+                    None => input.error("customer_account_code", format!("Unknown customer account code \"{code}\".")),
                 },
             }
         }
@@ -320,11 +213,8 @@ impl Customer {
 
     /// The customer as a license shows it (exactly the keys of seed 002).
     pub fn render_core(&self, company: Id, catalog: &Catalog) -> Value {
-        let labels: Vec<(&CustomerLabel, &Label)> = self
-            .labels
-            .iter()
-            .filter_map(|link| catalog.label(link.label).map(|l| (link, l)))
-            .collect();
+        let labels: Vec<(&CustomerLabel, &Label)> =
+            self.labels.iter().filter_map(|link| catalog.label(link.label).map(|l| (link, l))).collect();
         json!({
             "id": self.id,
             "total_orders": self.total_orders,
@@ -445,9 +335,7 @@ impl Resource for Customer {
                 None => Vec::new(),
             });
         }
-        store
-            .query_gsi1(keys::customers_gsi1pk(store.company()))
-            .await
+        store.query_index(1, keys::customers_gsi1pk(store.company())).await
     }
 
     async fn find(store: TenantStore<'_>, _: &Catalog, id: Id) -> Result<Option<Self>, StoreError> {

@@ -13,8 +13,7 @@ use crate::listing::{FilterSpec, Lookup, OrderSpec};
 use crate::store::{Entity, UniqueKey};
 use crate::timefmt::{format_time, rfc3339};
 
-const FEATURE_TYPES: &[(&str, &str)] =
-    &[("activation", "activation"), ("consumption", "consumption")];
+const FEATURE_TYPES: &[(&str, &str)] = &[("activation", "activation"), ("consumption", "consumption")];
 
 /// A feature of a product. Consumption fields on an activation feature are stored as given
 /// and have no effect (API.md §2).
@@ -62,44 +61,17 @@ impl Entity for Feature {
 }
 
 static FILTERS: &[FilterSpec<Feature, Catalog>] = &[
-    FilterSpec {
-        param: "product",
-        lookup: Lookup::IntExact,
-        field: |f, _| f.product.into(),
-    },
-    FilterSpec {
-        param: "code",
-        lookup: Lookup::Exact,
-        field: |f, _| (&f.code).into(),
-    },
-    FilterSpec {
-        param: "feature_type",
-        lookup: Lookup::Exact,
-        field: |f, _| f.feature_type.as_str().into(),
-    },
+    FilterSpec { param: "product", lookup: Lookup::IntExact, field: |f, _| f.product.into() },
+    FilterSpec { param: "code", lookup: Lookup::Exact, field: |f, _| (&f.code).into() },
+    FilterSpec { param: "feature_type", lookup: Lookup::Exact, field: |f, _| f.feature_type.as_str().into() },
 ];
 
 static ORDERS: &[OrderSpec<Feature, Catalog>] = &[
-    OrderSpec {
-        name: "id",
-        key: |f, _| f.id.into(),
-    },
-    OrderSpec {
-        name: "created_at",
-        key: |f, _| f.id.into(),
-    },
-    OrderSpec {
-        name: "updated_at",
-        key: |f, _| format_time(f.updated_at).as_str().into(),
-    },
-    OrderSpec {
-        name: "name",
-        key: |f, _| (&f.name).into(),
-    },
-    OrderSpec {
-        name: "code",
-        key: |f, _| (&f.code).into(),
-    },
+    OrderSpec { name: "id", key: |f, _| f.id.into() },
+    OrderSpec { name: "created_at", key: |f, _| f.id.into() },
+    OrderSpec { name: "updated_at", key: |f, _| format_time(f.updated_at).as_str().into() },
+    OrderSpec { name: "name", key: |f, _| (&f.name).into() },
+    OrderSpec { name: "code", key: |f, _| (&f.code).into() },
 ];
 
 impl Feature {

@@ -8,9 +8,7 @@ use crate::store::{Entity, UniqueKey};
 use crate::timefmt::rfc3339;
 
 /// Colours new labels take in turn, from the vendor's palette.
-const PALETTE: &[&str] = &[
-    "#ff9f43", "#3a0cd4", "#28c76f", "#ea5455", "#00cfe8", "#7367f0",
-];
+const PALETTE: &[&str] = &["#ff9f43", "#3a0cd4", "#28c76f", "#ea5455", "#00cfe8", "#7367f0"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Label {
@@ -27,13 +25,7 @@ pub struct Label {
 impl Label {
     pub fn new(id: Id, name: &str, now: OffsetDateTime) -> Self {
         let color = PALETTE[(id % PALETTE.len() as u64) as usize].to_string();
-        Label {
-            id,
-            name: name.to_string(),
-            color,
-            created_at: now,
-            updated_at: now,
-        }
+        Label { id, name: name.to_string(), color, created_at: now, updated_at: now }
     }
 }
 
@@ -50,11 +42,6 @@ impl Entity for Label {
     }
 
     fn unique_keys(&self) -> Vec<UniqueKey> {
-        vec![UniqueKey {
-            kind: "LABEL_NAME",
-            scope: "-".into(),
-            value: self.name.to_lowercase(),
-            field: "labels",
-        }]
+        vec![UniqueKey { kind: "LABEL_NAME", scope: "-".into(), value: self.name.to_lowercase(), field: "labels" }]
     }
 }

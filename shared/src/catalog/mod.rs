@@ -49,10 +49,7 @@ impl Catalog {
     pub async fn load(store: TenantStore<'_>) -> Result<Self, StoreError> {
         let mut catalog = Catalog::default();
         for item in store.company_partition().await? {
-            let kind = item
-                .get(keys::SK)
-                .and_then(|v| v.as_s().ok())
-                .and_then(|sk| keys::catalog_kind(sk));
+            let kind = item.get(keys::SK).and_then(|v| v.as_s().ok()).and_then(|sk| keys::catalog_kind(sk));
             match kind {
                 Some(Product::KIND) => catalog.products.push(from_item(item)?),
                 Some(Feature::KIND) => catalog.features.push(from_item(item)?),
@@ -161,10 +158,7 @@ pub trait Resource: Entity + Clone + 'static {
         catalog: &Catalog,
         id: Id,
     ) -> impl Future<Output = Result<Option<Self>, StoreError>> + Send {
-        std::future::ready(Ok(Self::in_catalog(catalog)
-            .iter()
-            .find(|item| item.id() == id)
-            .cloned()))
+        std::future::ready(Ok(Self::in_catalog(catalog).iter().find(|item| item.id() == id).cloned()))
     }
 }
 
@@ -176,19 +170,13 @@ pub async fn handle<R: Resource>(app: &App, req: Request) -> Response<Body> {
 async fn serve<R: Resource>(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let target = match api_segments(req.uri().path()).as_deref() {
         Some([resource]) if resource == R::PATH => None,
-        Some([resource, id]) if resource == R::PATH => {
-            Some(id.parse::<Id>().map_err(|_| ApiError::NotFound)?)
-        }
+        Some([resource, id]) if resource == R::PATH => Some(id.parse::<Id>().map_err(|_| ApiError::NotFound)?),
         _ => return Err(ApiError::NotFound),
     };
     let principal = app.authenticate(req).await?;
     let store = app.store.tenant(principal.company);
     let method = req.method();
-    let allowed = if target.is_some() {
-        [Method::GET, Method::PATCH]
-    } else {
-        [Method::GET, Method::POST]
-    };
+    let allowed = if target.is_some() { [Method::GET, Method::PATCH] } else { [Method::GET, Method::POST] };
     if !allowed.contains(method) {
         return Err(ApiError::MethodNotAllowed(method.to_string()));
     }
@@ -257,13 +245,7 @@ async fn list<R: Resource>(
     items.retain(|item| item.product().is_none_or(|p| principal.can_access(p)));
     let (count, page) = query.apply(&items, catalog);
     let results = page.into_iter().map(|item| item.render(catalog)).collect();
-    Ok(ok(&page_body(
-        req,
-        count,
-        query.limit,
-        query.offset,
-        results,
-    )))
+    Ok(ok(&page_body(req, count, query.limit, query.offset, results)))
 }
 
 /// The object, if it exists in this company and the manager may see its product.
@@ -273,9 +255,7 @@ async fn visible<R: Resource>(
     principal: &Principal,
     id: Id,
 ) -> Result<R, ApiError> {
-    let entity = R::find(store, catalog, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let entity = R::find(store, catalog, id).await?.ok_or(ApiError::NotFound)?;
     if entity.product().is_some_and(|p| !principal.can_access(p)) {
         return Err(ApiError::NotFound);
     }
@@ -289,10 +269,7 @@ pub fn read_product_ref(input: &mut Input, ctx: &WriteCtx, current: Option<Id>) 
         Some(current) => {
             if let Some(id) = input.has("product").then(|| input.id("product")).flatten() {
                 if id != current {
-                    input.error(
-                        "product",
-                        "The product of an existing object cannot be changed.",
-                    );
+                    input.error("product", "The product of an existing object cannot be changed.");
                 }
             }
             Some(current)
@@ -304,10 +281,7 @@ pub fn read_product_ref(input: &mut Input, ctx: &WriteCtx, current: Option<Id>) 
             }
             let id = input.id("product")?;
             if ctx.catalog.product(id).is_none() {
-                input.error(
-                    "product",
-                    format!("Invalid pk \"{id}\" - object does not exist."),
-                );
+                input.error("product", format!("Invalid pk \"{id}\" - object does not exist."));
                 return None;
             }
             Some(id)
@@ -337,9 +311,7 @@ pub mod json_text {
         s.serialize_str(&text)
     }
 
-    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<T, D::Error> {
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
         let text = String::deserialize(d)?;
         serde_json::from_str(&text).map_err(serde::de::Error::custom)
     }

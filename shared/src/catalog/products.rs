@@ -54,49 +54,21 @@ impl Entity for Product {
     }
 
     fn unique_keys(&self) -> Vec<UniqueKey> {
-        vec![UniqueKey {
-            kind: "PRODUCT_CODE",
-            scope: "-".into(),
-            value: self.short_code.clone(),
-            field: "short_code",
-        }]
+        vec![UniqueKey { kind: "PRODUCT_CODE", scope: "-".into(), value: self.short_code.clone(), field: "short_code" }]
     }
 }
 
 static FILTERS: &[FilterSpec<Product, Catalog>] = &[
-    FilterSpec {
-        param: "short_code",
-        lookup: Lookup::Exact,
-        field: |p, _| (&p.short_code).into(),
-    },
-    FilterSpec {
-        param: "is_archived",
-        lookup: Lookup::BoolExact,
-        field: |p, _| p.is_archived.into(),
-    },
+    FilterSpec { param: "short_code", lookup: Lookup::Exact, field: |p, _| (&p.short_code).into() },
+    FilterSpec { param: "is_archived", lookup: Lookup::BoolExact, field: |p, _| p.is_archived.into() },
 ];
 
 static ORDERS: &[OrderSpec<Product, Catalog>] = &[
-    OrderSpec {
-        name: "id",
-        key: |p, _| p.id.into(),
-    },
-    OrderSpec {
-        name: "created_at",
-        key: |p, _| p.id.into(),
-    },
-    OrderSpec {
-        name: "updated_at",
-        key: |p, _| format_time(p.updated_at).as_str().into(),
-    },
-    OrderSpec {
-        name: "product_name",
-        key: |p, _| (&p.product_name).into(),
-    },
-    OrderSpec {
-        name: "short_code",
-        key: |p, _| (&p.short_code).into(),
-    },
+    OrderSpec { name: "id", key: |p, _| p.id.into() },
+    OrderSpec { name: "created_at", key: |p, _| p.id.into() },
+    OrderSpec { name: "updated_at", key: |p, _| format_time(p.updated_at).as_str().into() },
+    OrderSpec { name: "product_name", key: |p, _| (&p.product_name).into() },
+    OrderSpec { name: "short_code", key: |p, _| (&p.short_code).into() },
 ];
 
 impl Product {
@@ -106,14 +78,12 @@ impl Product {
             let field = format!("bundle_products.{i}");
             match catalog.product_by_code(code) {
                 None => input.error(&field, format!("Unknown product short code \"{code}\".")),
-                Some(p) if p.id == self.id || p.is_bundle => input.error(
-                    &field,
-                    "A bundle's members must be products that are not bundles.",
-                ),
-                Some(p) if p.authorization_method != self.authorization_method => input.error(
-                    &field,
-                    "A bundle's members must use the bundle's authorization method.",
-                ),
+                Some(p) if p.id == self.id || p.is_bundle => {
+                    input.error(&field, "A bundle's members must be products that are not bundles.")
+                }
+                Some(p) if p.authorization_method != self.authorization_method => {
+                    input.error(&field, "A bundle's members must use the bundle's authorization method.")
+                }
                 Some(p) if members.contains(&p.id) => input.error(&field, "Listed twice."),
                 Some(p) => members.push(p.id),
             }
@@ -123,12 +93,7 @@ impl Product {
 
     /// `custom_fields` as a license's `product` shows them (seed 002).
     pub fn custom_fields_json(&self, catalog: &Catalog) -> Vec<Value> {
-        catalog
-            .custom_fields
-            .iter()
-            .filter(|f| f.product == self.id)
-            .map(|f| f.render_core())
-            .collect()
+        catalog.custom_fields.iter().filter(|f| f.product == self.id).map(|f| f.render_core()).collect()
     }
 }
 
@@ -179,10 +144,7 @@ impl Resource for Product {
         }
         if let Some(is_bundle) = input.bool("is_bundle") {
             if !creating && is_bundle != self.is_bundle {
-                input.error(
-                    "is_bundle",
-                    "An existing product cannot become or stop being a bundle.",
-                );
+                input.error("is_bundle", "An existing product cannot become or stop being a bundle.");
             }
             self.is_bundle = is_bundle;
         }
@@ -205,16 +167,10 @@ impl Resource for Product {
             self.bundle_products = self.bundle_members(&codes, input, &ctx.catalog);
         }
         if self.is_bundle && self.bundle_products.is_empty() {
-            input.error(
-                "bundle_products",
-                "A bundle product needs at least one member product.",
-            );
+            input.error("bundle_products", "A bundle product needs at least one member product.");
         }
         if !self.is_bundle && !self.bundle_products.is_empty() {
-            input.error(
-                "bundle_products",
-                "Only a bundle product has member products.",
-            );
+            input.error("bundle_products", "Only a bundle product has member products.");
         }
         Ok(self)
     }
@@ -224,11 +180,8 @@ impl Resource for Product {
     }
 
     fn render(&self, catalog: &Catalog) -> Value {
-        let members: Vec<&str> = self
-            .bundle_products
-            .iter()
-            .filter_map(|id| catalog.product(*id).map(|p| p.short_code.as_str()))
-            .collect();
+        let members: Vec<&str> =
+            self.bundle_products.iter().filter_map(|id| catalog.product(*id).map(|p| p.short_code.as_str())).collect();
         json!({
             "id": self.id,
             "product_name": self.product_name,

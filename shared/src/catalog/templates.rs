@@ -68,49 +68,21 @@ impl Entity for LicenseTemplate {
 }
 
 static FILTERS: &[FilterSpec<LicenseTemplate, Catalog>] = &[
-    FilterSpec {
-        param: "product",
-        lookup: Lookup::IntExact,
-        field: |t, _| t.product.into(),
-    },
-    FilterSpec {
-        param: "code",
-        lookup: Lookup::Exact,
-        field: |t, _| (&t.code).into(),
-    },
-    FilterSpec {
-        param: "is_default",
-        lookup: Lookup::BoolExact,
-        field: |t, _| t.is_default.into(),
-    },
+    FilterSpec { param: "product", lookup: Lookup::IntExact, field: |t, _| t.product.into() },
+    FilterSpec { param: "code", lookup: Lookup::Exact, field: |t, _| (&t.code).into() },
+    FilterSpec { param: "is_default", lookup: Lookup::BoolExact, field: |t, _| t.is_default.into() },
 ];
 
 static ORDERS: &[OrderSpec<LicenseTemplate, Catalog>] = &[
-    OrderSpec {
-        name: "id",
-        key: |t, _| t.id.into(),
-    },
-    OrderSpec {
-        name: "created_at",
-        key: |t, _| t.id.into(),
-    },
-    OrderSpec {
-        name: "name",
-        key: |t, _| (&t.name).into(),
-    },
-    OrderSpec {
-        name: "code",
-        key: |t, _| (&t.code).into(),
-    },
+    OrderSpec { name: "id", key: |t, _| t.id.into() },
+    OrderSpec { name: "created_at", key: |t, _| t.id.into() },
+    OrderSpec { name: "name", key: |t, _| (&t.name).into() },
+    OrderSpec { name: "code", key: |t, _| (&t.code).into() },
 ];
 
 /// Reads `product_features`: codes (`["f1"]`) or objects (`[{"code": "f1", "max_consumption": 3}]`)
 /// naming features of `product`. `None` when absent or invalid (errors reported).
-pub fn read_feature_grants(
-    input: &mut Input,
-    product: Id,
-    catalog: &Catalog,
-) -> Option<Vec<FeatureGrant>> {
+pub fn read_feature_grants(input: &mut Input, product: Id, catalog: &Catalog) -> Option<Vec<FeatureGrant>> {
     let items = input.list("product_features", MAX_FEATURES)?;
     let mut grants: Vec<FeatureGrant> = Vec::with_capacity(items.len());
     let mut valid = true;
@@ -124,10 +96,7 @@ pub fn read_feature_grants(
                 (code, license_props::read(&mut child, FEATURE_OVERRIDES))
             }
             _ => {
-                input.error(
-                    &field,
-                    "Expected a feature code or an object with a \"code\".",
-                );
+                input.error(&field, "Expected a feature code or an object with a \"code\".");
                 (None, Props::new())
             }
         };
@@ -135,23 +104,11 @@ pub fn read_feature_grants(
             valid = false;
             continue;
         };
-        match catalog
-            .features
-            .iter()
-            .find(|f| f.product == product && f.code == code)
-        {
-            None => input.error(
-                &field,
-                format!("Unknown feature code \"{code}\" for this product."),
-            ),
-            Some(f) if grants.iter().any(|g| g.feature == f.id) => {
-                input.error(&field, "Listed twice.")
-            }
+        match catalog.features.iter().find(|f| f.product == product && f.code == code) {
+            None => input.error(&field, format!("Unknown feature code \"{code}\" for this product.")),
+            Some(f) if grants.iter().any(|g| g.feature == f.id) => input.error(&field, "Listed twice."),
             Some(f) => {
-                grants.push(FeatureGrant {
-                    feature: f.id,
-                    overrides,
-                });
+                grants.push(FeatureGrant { feature: f.id, overrides });
                 continue;
             }
         }
@@ -185,8 +142,7 @@ impl Resource for LicenseTemplate {
     }
 
     fn read(mut self, input: &mut Input, ctx: &mut WriteCtx) -> Result<Self, ApiError> {
-        let Some(product) = read_product_ref(input, ctx, (!ctx.creating).then_some(self.product))
-        else {
+        let Some(product) = read_product_ref(input, ctx, (!ctx.creating).then_some(self.product)) else {
             return Ok(self);
         };
         self.product = product;
@@ -234,11 +190,7 @@ impl Resource for LicenseTemplate {
             .product_features
             .iter()
             .map(|grant| {
-                let code = catalog
-                    .features
-                    .iter()
-                    .find(|f| f.id == grant.feature)
-                    .map(|f| f.code.as_str());
+                let code = catalog.features.iter().find(|f| f.id == grant.feature).map(|f| f.code.as_str());
                 let mut entry = json!({ "product_feature": grant.feature, "code": code });
                 if let Some(obj) = entry.as_object_mut() {
                     obj.extend(grant.overrides.clone());

@@ -24,11 +24,21 @@ use crate::ids::Id;
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
-pub const GSI1PK: &str = "GSI1PK";
-pub const GSI1SK: &str = "GSI1SK";
-/// The overloaded global secondary indexes the table defines (see infra/template.yaml).
-pub const GSI1: &str = "GSI1";
-pub const GSI_COUNT: usize = 5;
+/// The overloaded global secondary indexes the table defines (see infra/template.yaml):
+/// `GSI1` … `GSI5`, keyed by `GSI<n>PK` / `GSI<n>SK`, projecting every attribute.
+pub const GSI_COUNT: u8 = 5;
+
+pub fn gsi_name(index: u8) -> String {
+    format!("GSI{index}")
+}
+
+pub fn gsi_pk(index: u8) -> String {
+    format!("GSI{index}PK")
+}
+
+pub fn gsi_sk(index: u8) -> String {
+    format!("GSI{index}SK")
+}
 /// Epoch-seconds attribute DynamoDB's TTL deletes items by.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
@@ -88,23 +98,14 @@ mod tests {
         let mut as_text: Vec<String> = ids.iter().map(|id| catalog_sk("PRODUCT", *id)).collect();
         ids.sort();
         as_text.sort();
-        assert_eq!(
-            as_text,
-            ids.iter()
-                .map(|id| catalog_sk("PRODUCT", *id))
-                .collect::<Vec<_>>()
-        );
+        assert_eq!(as_text, ids.iter().map(|id| catalog_sk("PRODUCT", *id)).collect::<Vec<_>>());
         assert_eq!(catalog_kind(&as_text[0]), Some("PRODUCT"));
     }
 
     #[test]
     fn every_tenant_key_starts_with_the_tenant() {
         let t = tenant_pk(5);
-        for key in [
-            customer_pk(5, 1),
-            customers_gsi1pk(5),
-            unique_pk(5, "EMAIL", "-", "a@b.c"),
-        ] {
+        for key in [customer_pk(5, 1), customers_gsi1pk(5), unique_pk(5, "EMAIL", "-", "a@b.c")] {
             assert!(key.starts_with(&format!("{t}#")), "{key}");
         }
         assert_ne!(tenant_pk(5), tenant_pk(55));

@@ -42,22 +42,12 @@ fn aws<E: std::error::Error + 'static, R: std::fmt::Debug>(err: SdkError<E, R>) 
     StoreError::Aws(text)
 }
 
-/// Where an entity's item lives.
-pub struct ItemKeys {
+/// An item's entry in one of the overloaded GSIs (`GSI<n>PK` / `GSI<n>SK`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexKey {
+    pub index: u8,
     pub pk: String,
     pub sk: String,
-    pub gsi1: Option<(String, String)>,
-}
-
-impl ItemKeys {
-    /// In the company's partition, beside the rest of its catalog.
-    pub fn catalog(company: Id, kind: &str, id: Id) -> Self {
-        Self {
-            pk: keys::tenant_pk(company),
-            sk: keys::catalog_sk(kind, id),
-            gsi1: None,
-        }
-    }
 }
 
 /// A value that at most one entity of a company may hold.
@@ -81,8 +71,14 @@ pub trait Entity: Serialize + DeserializeOwned + Send + Sync {
     fn unique_keys(&self) -> Vec<UniqueKey> {
         Vec::new()
     }
-    fn keys(company: Id, id: Id) -> ItemKeys {
-        ItemKeys::catalog(company, Self::KIND, id)
+    /// `(PK, SK)` of the item; by default in the company's partition, beside its catalog.
+    fn primary_key(company: Id, id: Id) -> (String, String) {
+        (keys::tenant_pk(company), keys::catalog_sk(Self::KIND, id))
+    }
+
+    /// The GSI entries of this item (none for catalog kinds).
+    fn index_keys(&self, _company: Id) -> Vec<IndexKey> {
+        Vec::new()
     }
 }
 
@@ -108,10 +104,7 @@ pub struct Store {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     pub fn client(&self) -> &Client {
@@ -124,10 +117,7 @@ impl Store {
 
     /// The store of one company. Handlers get a company id only from authentication.
     pub fn tenant(&self, company: Id) -> TenantStore<'_> {
-        TenantStore {
-            store: self,
-            company,
-        }
+        TenantStore { store: self, company }
     }
 
     /// A fresh node number for this container's id generator (an atomic counter).
@@ -154,43 +144,20 @@ impl Store {
     }
 
     pub async fn get_api_key(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.get_item(keys::api_key_pk(prefix), keys::API_KEY_SK.to_string())
-            .await
+        self.get_item(keys::api_key_pk(prefix), keys::API_KEY_SK.to_string()).await
     }
 
     pub async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
-        let item = self.item_of(
-            record,
-            keys::api_key_pk(&record.prefix),
-            keys::API_KEY_SK.into(),
-            None,
-            "API_KEY",
-        )?;
-        self.transact(vec![
-            self.put_new(item, "API key prefix already in use.".into())
-        ])
-        .await
+        let item = self.item_of(record, keys::api_key_pk(&record.prefix), keys::API_KEY_SK.into(), &[], "API_KEY")?;
+        self.transact(vec![self.put_new(item, "API key prefix already in use.".into())]).await
     }
 
     pub async fn put_company(&self, company: &Company) -> Result<(), StoreError> {
-        let item = self.item_of(
-            company,
-            keys::tenant_pk(company.id),
-            keys::COMPANY_SK.into(),
-            None,
-            "COMPANY",
-        )?;
-        self.transact(vec![
-            self.put_new(item, format!("Company {} already exists.", company.id))
-        ])
-        .await
+        let item = self.item_of(company, keys::tenant_pk(company.id), keys::COMPANY_SK.into(), &[], "COMPANY")?;
+        self.transact(vec![self.put_new(item, format!("Company {} already exists.", company.id))]).await
     }
 
-    async fn get_item<T: DeserializeOwned>(
-        &self,
-        pk: String,
-        sk: String,
-    ) -> Result<Option<T>, StoreError> {
+    async fn get_item<T: DeserializeOwned>(&self, pk: String, sk: String) -> Result<Option<T>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -209,16 +176,15 @@ impl Store {
         value: &T,
         pk: String,
         sk: String,
-        gsi1: Option<(String, String)>,
+        indexes: &[IndexKey],
         entity: &str,
     ) -> Result<Item, StoreError> {
-        let mut item: Item =
-            serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut item: Item = serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         item.insert(keys::PK.into(), s(pk));
         item.insert(keys::SK.into(), s(sk));
-        if let Some((gpk, gsk)) = gsi1 {
-            item.insert(keys::GSI1PK.into(), s(gpk));
-            item.insert(keys::GSI1SK.into(), s(gsk));
+        for index in indexes {
+            item.insert(keys::gsi_pk(index.index), s(&index.pk));
+            item.insert(keys::gsi_sk(index.index), s(&index.sk));
         }
         item.insert("entity".into(), s(entity));
         Ok(item)
@@ -231,33 +197,20 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .expect("table, item and condition are set");
-        Write {
-            item: TransactWriteItem::builder().put(put).build(),
-            conflict,
-        }
+        Write { item: TransactWriteItem::builder().put(put).build(), conflict }
     }
 
     /// Runs the writes as one transaction. A failed condition becomes the `Conflict` of the
     /// write it belongs to.
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let (items, conflicts): (Vec<_>, Vec<_>) =
-            writes.into_iter().map(|w| (w.item, w.conflict)).unzip();
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
+        let (items, conflicts): (Vec<_>, Vec<_>) = writes.into_iter().map(|w| (w.item, w.conflict)).unzip();
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(err) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
-                    err.as_service_error()
-                {
-                    let failed = cancel
-                        .cancellation_reasons()
-                        .iter()
-                        .position(|r| r.code() == Some("ConditionalCheckFailed"));
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() {
+                    let failed =
+                        cancel.cancellation_reasons().iter().position(|r| r.code() == Some("ConditionalCheckFailed"));
                     if let Some(index) = failed {
                         return Err(StoreError::Conflict(conflicts[index].clone()));
                     }
@@ -267,12 +220,7 @@ impl Store {
         }
     }
 
-    async fn query_all(
-        &self,
-        index: Option<&str>,
-        pk_attr: &str,
-        pk: String,
-    ) -> Result<Vec<Item>, StoreError> {
+    async fn query_all(&self, index: Option<&str>, pk_attr: &str, pk: String) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -311,49 +259,31 @@ impl<'a> TenantStore<'a> {
     }
 
     pub async fn get<E: Entity>(&self, id: Id) -> Result<Option<E>, StoreError> {
-        let keys = E::keys(self.company, id);
-        self.store.get_item(keys.pk, keys.sk).await
+        let (pk, sk) = E::primary_key(self.company, id);
+        self.store.get_item(pk, sk).await
     }
 
     /// Every item of the company's own partition (its catalog), strongly consistent.
     pub async fn company_partition(&self) -> Result<Vec<Item>, StoreError> {
-        self.store
-            .query_all(None, keys::PK, keys::tenant_pk(self.company))
-            .await
+        self.store.query_all(None, keys::PK, keys::tenant_pk(self.company)).await
     }
 
-    /// Every item whose `GSI1PK` is `pk`, in `GSI1SK` order.
-    pub async fn query_gsi1<E: Entity>(&self, pk: String) -> Result<Vec<E>, StoreError> {
-        let items = self
-            .store
-            .query_all(Some(keys::GSI1), keys::GSI1PK, pk)
-            .await?;
+    /// Every item whose `GSI<index>PK` is `pk`, in `GSI<index>SK` order.
+    pub async fn query_index<E: Entity>(&self, index: u8, pk: String) -> Result<Vec<E>, StoreError> {
+        let items = self.store.query_all(Some(&keys::gsi_name(index)), &keys::gsi_pk(index), pk).await?;
         items.into_iter().map(from_item).collect()
     }
 
     /// The id of the entity holding a unique value, if any.
-    pub async fn unique_owner(
-        &self,
-        kind: &str,
-        scope: &str,
-        value: &str,
-    ) -> Result<Option<Id>, StoreError> {
-        let marker: Option<UniqueMarker> = self
-            .store
-            .get_item(
-                keys::unique_pk(self.company, kind, scope, value),
-                keys::UNIQUE_SK.into(),
-            )
-            .await?;
+    pub async fn unique_owner(&self, kind: &str, scope: &str, value: &str) -> Result<Option<Id>, StoreError> {
+        let marker: Option<UniqueMarker> =
+            self.store.get_item(keys::unique_pk(self.company, kind, scope, value), keys::UNIQUE_SK.into()).await?;
         Ok(marker.map(|m| m.owner))
     }
 
     /// A transaction over this company's items.
     pub fn transaction(&self) -> Transaction<'a> {
-        Transaction {
-            tenant: *self,
-            writes: Vec::new(),
-        }
+        Transaction { tenant: *self, writes: Vec::new() }
     }
 
     fn unique_pk(&self, key: &UniqueKey) -> String {
@@ -361,9 +291,8 @@ impl<'a> TenantStore<'a> {
     }
 
     fn entity_item<E: Entity>(&self, entity: &E) -> Result<Item, StoreError> {
-        let keys = E::keys(self.company, entity.id());
-        self.store
-            .item_of(entity, keys.pk, keys.sk, keys.gsi1, E::KIND)
+        let (pk, sk) = E::primary_key(self.company, entity.id());
+        self.store.item_of(entity, pk, sk, &entity.index_keys(self.company), E::KIND)
     }
 }
 
@@ -377,11 +306,7 @@ impl Transaction<'_> {
     /// A new entity, and claims on its unique values.
     pub fn create<E: Entity>(&mut self, entity: &E) -> Result<(), StoreError> {
         let item = self.tenant.entity_item(entity)?;
-        self.writes.push(
-            self.tenant
-                .store
-                .put_new(item, format!("{} {} already exists.", E::NAME, entity.id())),
-        );
+        self.writes.push(self.tenant.store.put_new(item, format!("{} {} already exists.", E::NAME, entity.id())));
         for key in entity.unique_keys() {
             self.claim::<E>(&key, entity.id())?;
         }
@@ -391,10 +316,7 @@ impl Transaction<'_> {
     /// `new` in place of `old`, if nobody changed `old` meanwhile; unique values that changed
     /// move with it.
     pub fn replace<E: Entity>(&mut self, old: &E, new: &E) -> Result<(), StoreError> {
-        let changed = format!(
-            "The {} was changed by another request; read it again and retry.",
-            E::NAME
-        );
+        let changed = format!("The {} was changed by another request; read it again and retry.", E::NAME);
         let table = self.tenant.store.table().to_string();
         let put = Put::builder()
             .table_name(&table)
@@ -403,10 +325,7 @@ impl Transaction<'_> {
             .expression_attribute_values(":seen", s(format_time(old.updated_at())))
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.writes.push(Write {
-            item: TransactWriteItem::builder().put(put).build(),
-            conflict: changed.clone(),
-        });
+        self.writes.push(Write { item: TransactWriteItem::builder().put(put).build(), conflict: changed.clone() });
         let (old_keys, new_keys) = (old.unique_keys(), new.unique_keys());
         for key in old_keys.iter().filter(|k| !new_keys.contains(k)) {
             let delete = Delete::builder()
@@ -418,10 +337,8 @@ impl Transaction<'_> {
                 .expression_attribute_values(":owner", AttributeValue::N(old.id().to_string()))
                 .build()
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            self.writes.push(Write {
-                item: TransactWriteItem::builder().delete(delete).build(),
-                conflict: changed.clone(),
-            });
+            self.writes
+                .push(Write { item: TransactWriteItem::builder().delete(delete).build(), conflict: changed.clone() });
         }
         for key in new_keys.iter().filter(|k| !old_keys.contains(k)) {
             self.claim::<E>(key, new.id())?;
@@ -431,17 +348,10 @@ impl Transaction<'_> {
 
     fn claim<E: Entity>(&mut self, key: &UniqueKey, owner: Id) -> Result<(), StoreError> {
         let marker = UniqueMarker { owner };
-        let item = self.tenant.store.item_of(
-            &marker,
-            self.tenant.unique_pk(key),
-            keys::UNIQUE_SK.into(),
-            None,
-            "UNIQUE",
-        )?;
-        self.writes.push(self.tenant.store.put_new(
-            item,
-            format!("A {} with this {} already exists.", E::NAME, key.field),
-        ));
+        let item =
+            self.tenant.store.item_of(&marker, self.tenant.unique_pk(key), keys::UNIQUE_SK.into(), &[], "UNIQUE")?;
+        self.writes
+            .push(self.tenant.store.put_new(item, format!("A {} with this {} already exists.", E::NAME, key.field)));
         Ok(())
     }
 
