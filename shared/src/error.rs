@@ -14,6 +14,11 @@ impl FieldErrors {
         self.0.entry(field.into()).or_default().push(message.into());
     }
 
+    /// The same errors under `prefix.` (errors of a nested object).
+    pub fn prefixed(self, prefix: &str) -> Self {
+        FieldErrors(self.0.into_iter().map(|(field, messages)| (format!("{prefix}.{field}"), messages)).collect())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -108,7 +113,7 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> Self {
         use crate::store::StoreError;
         match err {
-            StoreError::Conflict(message) => ApiError::Conflict(message),
+            StoreError::Conflict(message) | StoreError::Stale(message) => ApiError::Conflict(message),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -1,6 +1,9 @@
 //! The library every Lambda of the licensing Management API uses: domain rules, storage and
 //! HTTP glue. Each function's `main.rs` only calls [`app::serve`] with a handler from here.
 
+// The license JSON (seed 002) is one large `json!` literal.
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod auth;
 pub mod catalog;
@@ -11,7 +14,9 @@ pub mod http;
 pub mod ids;
 pub mod input;
 pub mod license_props;
+pub mod licenses;
 pub mod listing;
+pub mod orders;
 pub mod store;
 pub mod timefmt;
 

@@ -137,6 +137,19 @@ fn read_one(input: &mut Input, name: &str, kind: Kind) -> Option<Value> {
     }
 }
 
+/// Typed reads of a layered property map (absent or `null` → the default).
+pub fn bool_of(props: &Props, name: &str, default: bool) -> bool {
+    props.get(name).and_then(Value::as_bool).unwrap_or(default)
+}
+
+pub fn int_of(props: &Props, name: &str) -> Option<i64> {
+    props.get(name).and_then(Value::as_i64)
+}
+
+pub fn text_of(props: &Props, name: &str) -> Option<String> {
+    props.get(name).and_then(Value::as_str).map(str::to_string)
+}
+
 /// `props` as a JSON object with every property of `table`, `null` where not given.
 pub fn render(props: &Props, table: &[(&str, Kind)]) -> Map<String, Value> {
     table.iter().map(|(name, _)| (name.to_string(), props.get(*name).cloned().unwrap_or(Value::Null))).collect()

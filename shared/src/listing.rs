@@ -165,6 +165,14 @@ impl<'s, T, C> ListQuery<'s, T, C> {
         })
     }
 
+    /// Like `text_filter`, for an integer lookup.
+    pub fn int_filter(&self, param: &str) -> Option<i64> {
+        self.filters.iter().find_map(|f| match (&f.wanted, f.spec.param == param) {
+            (Wanted::Int(n), true) => Some(*n),
+            _ => None,
+        })
+    }
+
     pub fn matches(&self, item: &T, ctx: &C) -> bool {
         self.filters.iter().all(|f| matches(f.spec.lookup, &f.wanted, &(f.spec.field)(item, ctx)))
     }

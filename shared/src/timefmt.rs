@@ -67,6 +67,25 @@ pub mod rfc3339 {
     }
 }
 
+/// Serde adapter for optional times, `null` when absent.
+pub mod rfc3339_option {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+
+    pub fn serialize<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_some(&super::format_time(*t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| super::parse_time(&text).ok_or_else(|| serde::de::Error::custom("bad time")))
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

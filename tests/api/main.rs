@@ -6,5 +6,6 @@ mod custom_fields;
 mod customers;
 mod features;
 mod http;
+mod orders;
 mod products;
 mod templates;

@@ -8,6 +8,7 @@ use serde_json::Value;
 use shared::catalog::{handle, CustomField, Customer, CustomerAccount, Feature, LicenseTemplate, Product};
 use shared::config::Config;
 use shared::ids::Id;
+use shared::orders::handlers as orders;
 use shared::App;
 use tokio::sync::OnceCell;
 
@@ -39,18 +40,29 @@ pub async fn app() -> App {
     App::new(config, &sdk)
 }
 
-/// Sends a request to the handler API Gateway would route it to.
+/// Sends a request to the handler API Gateway would route it to. Each handler's future is
+/// boxed: one enum of all of them would be as large as the largest, on every test's stack.
 pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
+    use std::future::Future;
+    use std::pin::Pin;
+    type Handler<'a> = Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
     let segments = shared::http::api_segments(req.uri().path()).unwrap_or_default();
-    match segments.first().map(String::as_str) {
-        Some("products") => handle::<Product>(app, req).await,
-        Some("product-features") => handle::<Feature>(app, req).await,
-        Some("product-custom-fields") => handle::<CustomField>(app, req).await,
-        Some("license-templates") => handle::<LicenseTemplate>(app, req).await,
-        Some("customer-accounts") => handle::<CustomerAccount>(app, req).await,
-        Some("customers") => handle::<Customer>(app, req).await,
-        _ => shared::http::not_found(app, req).await,
-    }
+    let handler: Handler = match segments.first().map(String::as_str) {
+        Some("products") => Box::pin(handle::<Product>(app, req)),
+        Some("product-features") => Box::pin(handle::<Feature>(app, req)),
+        Some("product-custom-fields") => Box::pin(handle::<CustomField>(app, req)),
+        Some("license-templates") => Box::pin(handle::<LicenseTemplate>(app, req)),
+        Some("customer-accounts") => Box::pin(handle::<CustomerAccount>(app, req)),
+        Some("customers") => Box::pin(handle::<Customer>(app, req)),
+        Some("orders") => match segments.get(1).map(String::as_str) {
+            None => Box::pin(orders::list_orders_handler(app, req)),
+            Some("create_order") => Box::pin(orders::create_order_handler(app, req)),
+            Some("generate_license") => Box::pin(orders::generate_license_handler(app, req)),
+            Some(_) => Box::pin(orders::get_order_handler(app, req)),
+        },
+        _ => Box::pin(shared::http::not_found(app, req)),
+    };
+    handler.await
 }
 
 pub fn request(method: Method, path: &str, auth: Option<&str>, body: Option<&Value>) -> Request {

@@ -72,6 +72,56 @@ pub fn customers_gsi1pk(company: Id) -> String {
     format!("T#{company}#CUSTOMERS")
 }
 
+pub fn license_pk(company: Id, id: Id) -> String {
+    format!("T#{company}#LICENSE#{}", padded(id))
+}
+
+pub const LICENSE_SK: &str = "LICENSE";
+
+/// The GSI each license access path uses; every entry's sort key is the padded license id.
+pub const LICENSES_BY_PRODUCT: u8 = 1;
+pub const LICENSES_BY_CUSTOMER: u8 = 2;
+pub const LICENSES_BY_ORDER: u8 = 3;
+pub const LICENSES_BY_KEY: u8 = 4;
+pub const LICENSES_BY_MONTH: u8 = 5;
+
+pub fn licenses_by_product(company: Id, product: Id) -> String {
+    format!("T#{company}#LP#{}", padded(product))
+}
+
+pub fn licenses_by_customer(company: Id, customer: Id) -> String {
+    format!("T#{company}#LC#{}", padded(customer))
+}
+
+pub fn licenses_by_order(company: Id, order: Id) -> String {
+    format!("T#{company}#LO#{}", padded(order))
+}
+
+pub fn licenses_by_key(company: Id, key: &str) -> String {
+    format!("T#{company}#LK#{key}")
+}
+
+/// Creation month shards the tenant-wide, time-ordered listing, so no single index
+/// partition takes every license write of a large tenant.
+pub fn licenses_by_month(company: Id, created: time::OffsetDateTime) -> String {
+    format!("T#{company}#LM#{:04}-{:02}", created.year(), created.month() as u8)
+}
+
+pub fn order_pk(company: Id, id: Id) -> String {
+    format!("T#{company}#ORDER#{}", padded(id))
+}
+
+pub const ORDER_SK: &str = "ORDER";
+
+/// GSI1 lists a company's orders; GSI2 a customer's.
+pub fn orders_gsi1pk(company: Id) -> String {
+    format!("T#{company}#ORDERS")
+}
+
+pub fn customer_orders_gsi2pk(company: Id, customer: Id) -> String {
+    format!("T#{company}#CO#{}", padded(customer))
+}
+
 /// A uniqueness marker: at most one item may hold `value` for `kind` within `scope`.
 pub fn unique_pk(company: Id, kind: &str, scope: &str, value: &str) -> String {
     format!("T#{company}#UQ#{kind}#{scope}#{value}")

@@ -4,11 +4,14 @@
 
 pub mod keys;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem,
+    WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -19,11 +22,18 @@ use crate::timefmt::format_time;
 
 pub type Item = HashMap<String, AttributeValue>;
 
-#[derive(Debug, thiserror::Error)]
+/// Most writes one DynamoDB transaction may hold.
+pub const MAX_TRANSACTION: usize = 100;
+
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    /// A condition failed: the text says which uniqueness or concurrency rule.
+    /// A uniqueness condition failed: the text says which value is taken.
     #[error("{0}")]
     Conflict(String),
+    /// What the write was based on changed meanwhile (another request won a race); reading
+    /// again and retrying may succeed.
+    #[error("{0}")]
+    Stale(String),
     #[error("DynamoDB: {0}")]
     Aws(String),
     #[error("item does not match its type: {0}")]
@@ -40,6 +50,16 @@ fn aws<E: std::error::Error + 'static, R: std::fmt::Debug>(err: SdkError<E, R>) 
         source = inner.source();
     }
     StoreError::Aws(text)
+}
+
+/// Exponential backoff with jitter before retry `round` (none before the first try).
+async fn backoff(round: u32) {
+    if round == 0 {
+        return;
+    }
+    let base = 25u64 << round.min(6);
+    let jitter = rand::random_range(0..base);
+    tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
 }
 
 /// An item's entry in one of the overloaded GSIs (`GSI<n>PK` / `GSI<n>SK`).
@@ -93,7 +113,7 @@ fn s(value: impl Into<String>) -> AttributeValue {
 /// One step of a transaction and the conflict it means when its condition fails.
 struct Write {
     item: TransactWriteItem,
-    conflict: String,
+    conflict: StoreError,
 }
 
 #[derive(Clone, Debug)]
@@ -149,12 +169,13 @@ impl Store {
 
     pub async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
         let item = self.item_of(record, keys::api_key_pk(&record.prefix), keys::API_KEY_SK.into(), &[], "API_KEY")?;
-        self.transact(vec![self.put_new(item, "API key prefix already in use.".into())]).await
+        self.transact(vec![self.put_new(item, StoreError::Conflict("API key prefix already in use.".into()))]).await
     }
 
     pub async fn put_company(&self, company: &Company) -> Result<(), StoreError> {
         let item = self.item_of(company, keys::tenant_pk(company.id), keys::COMPANY_SK.into(), &[], "COMPANY")?;
-        self.transact(vec![self.put_new(item, format!("Company {} already exists.", company.id))]).await
+        let exists = StoreError::Conflict(format!("Company {} already exists.", company.id));
+        self.transact(vec![self.put_new(item, exists)]).await
     }
 
     async fn get_item<T: DeserializeOwned>(&self, pk: String, sk: String) -> Result<Option<T>, StoreError> {
@@ -190,7 +211,7 @@ impl Store {
         Ok(item)
     }
 
-    fn put_new(&self, item: Item, conflict: String) -> Write {
+    fn put_new(&self, item: Item, conflict: StoreError) -> Write {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -212,12 +233,36 @@ impl Store {
                     let failed =
                         cancel.cancellation_reasons().iter().position(|r| r.code() == Some("ConditionalCheckFailed"));
                     if let Some(index) = failed {
-                        return Err(StoreError::Conflict(conflicts[index].clone()));
+                        return Err(conflicts[index].clone());
                     }
                 }
                 Err(aws(err))
             }
         }
+    }
+
+    /// BatchWriteItem in chunks of 25, resubmitting unprocessed items with backoff.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut round = 0;
+            while !pending.is_empty() {
+                if round > 10 {
+                    return Err(StoreError::Aws("BatchWriteItem kept returning unprocessed items".into()));
+                }
+                backoff(round).await;
+                round += 1;
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(aws)?;
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            }
+        }
+        Ok(())
     }
 
     async fn query_all(&self, index: Option<&str>, pk_attr: &str, pk: String) -> Result<Vec<Item>, StoreError> {
@@ -281,6 +326,84 @@ impl<'a> TenantStore<'a> {
         Ok(marker.map(|m| m.owner))
     }
 
+    /// Writes `entities` as they are, without conditions, in batches (the second step of a
+    /// write whose conditions a transaction already checked).
+    pub async fn put_all<E: Entity>(&self, entities: &[E]) -> Result<(), StoreError> {
+        let mut requests = Vec::with_capacity(entities.len());
+        for entity in entities {
+            let put = PutRequest::builder()
+                .set_item(Some(self.entity_item(entity)?))
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        self.store.batch_write(requests).await
+    }
+
+    /// Deletes `entities` and their uniqueness markers (undoing writes of a failed attempt).
+    pub async fn forget_all<E: Entity>(&self, entities: &[E]) -> Result<(), StoreError> {
+        let mut requests = Vec::new();
+        for entity in entities {
+            let (pk, sk) = E::primary_key(self.company, entity.id());
+            let markers = entity.unique_keys().into_iter().map(|k| (self.unique_pk(&k), keys::UNIQUE_SK.to_string()));
+            for (pk, sk) in std::iter::once((pk, sk)).chain(markers) {
+                let delete = DeleteRequest::builder()
+                    .key(keys::PK, s(pk))
+                    .key(keys::SK, s(sk))
+                    .build()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+        }
+        self.store.batch_write(requests).await
+    }
+
+    /// Which of `values` are already held for `kind` within `scope`.
+    pub async fn taken(&self, kind: &str, scope: &str, values: &[String]) -> Result<HashSet<String>, StoreError> {
+        let mut taken = HashSet::new();
+        for chunk in values.chunks(100) {
+            let mut pending: Vec<Item> = chunk
+                .iter()
+                .map(|v| {
+                    HashMap::from([
+                        (keys::PK.to_string(), s(keys::unique_pk(self.company, kind, scope, v))),
+                        (keys::SK.to_string(), s(keys::UNIQUE_SK)),
+                    ])
+                })
+                .collect();
+            let mut round = 0;
+            while !pending.is_empty() {
+                backoff(round).await;
+                round += 1;
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let out = self
+                    .store
+                    .client
+                    .batch_get_item()
+                    .request_items(self.store.table(), request)
+                    .send()
+                    .await
+                    .map_err(aws)?;
+                for item in out.responses.unwrap_or_default().remove(self.store.table()).unwrap_or_default() {
+                    if let Some(pk) = item.get(keys::PK).and_then(|v| v.as_s().ok()) {
+                        let prefix = keys::unique_pk(self.company, kind, scope, "");
+                        taken.insert(pk.trim_start_matches(&prefix).to_string());
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(self.store.table()))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(taken)
+    }
+
     /// A transaction over this company's items.
     pub fn transaction(&self) -> Transaction<'a> {
         Transaction { tenant: *self, writes: Vec::new() }
@@ -303,20 +426,33 @@ pub struct Transaction<'a> {
 }
 
 impl Transaction<'_> {
-    /// A new entity, and claims on its unique values.
+    /// A new entity, and claims on its unique values; a value already taken is a `Conflict`.
     pub fn create<E: Entity>(&mut self, entity: &E) -> Result<(), StoreError> {
+        self.create_as(entity, false)
+    }
+
+    /// Like `create`, for a write that read first that the values were free (an order id, a
+    /// customer email): if another request took one meanwhile, the failure is `Stale`, so the
+    /// caller can read again (and, say, append to that order instead).
+    pub fn create_after_lookup<E: Entity>(&mut self, entity: &E) -> Result<(), StoreError> {
+        self.create_as(entity, true)
+    }
+
+    fn create_as<E: Entity>(&mut self, entity: &E, stale_on_conflict: bool) -> Result<(), StoreError> {
         let item = self.tenant.entity_item(entity)?;
-        self.writes.push(self.tenant.store.put_new(item, format!("{} {} already exists.", E::NAME, entity.id())));
+        let exists = StoreError::Conflict(format!("{} {} already exists.", E::NAME, entity.id()));
+        self.writes.push(self.tenant.store.put_new(item, exists));
         for key in entity.unique_keys() {
-            self.claim::<E>(&key, entity.id())?;
+            self.claim::<E>(&key, entity.id(), stale_on_conflict)?;
         }
         Ok(())
     }
 
-    /// `new` in place of `old`, if nobody changed `old` meanwhile; unique values that changed
-    /// move with it.
+    /// `new` in place of `old`, if nobody changed `old` meanwhile (else `Stale`); unique values
+    /// that changed move with it.
     pub fn replace<E: Entity>(&mut self, old: &E, new: &E) -> Result<(), StoreError> {
-        let changed = format!("The {} was changed by another request; read it again and retry.", E::NAME);
+        let changed =
+            StoreError::Stale(format!("The {} was changed by another request; read it again and retry.", E::NAME));
         let table = self.tenant.store.table().to_string();
         let put = Put::builder()
             .table_name(&table)
@@ -341,21 +477,34 @@ impl Transaction<'_> {
                 .push(Write { item: TransactWriteItem::builder().delete(delete).build(), conflict: changed.clone() });
         }
         for key in new_keys.iter().filter(|k| !old_keys.contains(k)) {
-            self.claim::<E>(key, new.id())?;
+            self.claim::<E>(key, new.id(), false)?;
         }
         Ok(())
     }
 
-    fn claim<E: Entity>(&mut self, key: &UniqueKey, owner: Id) -> Result<(), StoreError> {
+    fn claim<E: Entity>(&mut self, key: &UniqueKey, owner: Id, stale_on_conflict: bool) -> Result<(), StoreError> {
         let marker = UniqueMarker { owner };
         let item =
             self.tenant.store.item_of(&marker, self.tenant.unique_pk(key), keys::UNIQUE_SK.into(), &[], "UNIQUE")?;
-        self.writes
-            .push(self.tenant.store.put_new(item, format!("A {} with this {} already exists.", E::NAME, key.field)));
+        let message = format!("A {} with this {} already exists.", E::NAME, key.field);
+        let conflict = if stale_on_conflict { StoreError::Stale(message) } else { StoreError::Conflict(message) };
+        self.writes.push(self.tenant.store.put_new(item, conflict));
         Ok(())
     }
 
+    /// How many writes the transaction holds (DynamoDB takes at most `MAX_TRANSACTION`).
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
+        if self.writes.is_empty() {
+            return Ok(());
+        }
         self.tenant.store.transact(self.writes).await
     }
 }

@@ -1,0 +1,274 @@
+//! The order endpoints, one handler per Lambda.
+
+use std::collections::HashMap;
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+
+use super::write::{create_order, order_licenses};
+use super::Order;
+use crate::app::{respond, App};
+use crate::auth::Principal;
+use crate::catalog::{Catalog, Customer};
+use crate::error::{ApiError, FieldErrors};
+use crate::http::{api_segments, json_object, ok, query_pairs};
+use crate::ids::Id;
+use crate::licenses::keygen::{self, generate_key};
+use crate::licenses::{License, RenderCtx};
+use crate::listing::{page_body, FieldValue, FilterSpec, ListQuery, Lookup, OrderSpec};
+use crate::store::{keys, TenantStore};
+
+/// Where a request goes once its path matched: the principal, and the `{id}` if the path has one.
+struct Routed {
+    principal: Principal,
+    id: Option<Id>,
+}
+
+/// Matches the path against `pattern` (segments after `/api/v1/`, `{id}` for an object id),
+/// checks the method, then authenticates.
+async fn route(app: &App, req: &Request, pattern: &[&str], method: Method) -> Result<Routed, ApiError> {
+    let segments = api_segments(req.uri().path()).ok_or(ApiError::NotFound)?;
+    if segments.len() != pattern.len() {
+        return Err(ApiError::NotFound);
+    }
+    let mut id = None;
+    for (segment, expected) in segments.iter().zip(pattern) {
+        if *expected == "{id}" {
+            id = Some(segment.parse::<Id>().map_err(|_| ApiError::NotFound)?);
+        } else if segment != expected {
+            return Err(ApiError::NotFound);
+        }
+    }
+    let principal = app.authenticate(req).await?;
+    if req.method() != method {
+        return Err(ApiError::MethodNotAllowed(req.method().to_string()));
+    }
+    Ok(Routed { principal, id })
+}
+
+/// `POST /api/v1/orders/create_order/`.
+pub async fn create_order_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let routed = route(app, &req, &["orders", "create_order"], Method::POST).await?;
+        let body = json_object(&req)?;
+        let store = app.store.tenant(routed.principal.company);
+        Ok(ok(&create_order(app, store, &routed.principal, &body).await?))
+    })
+    .await
+}
+
+/// `GET /api/v1/orders/generate_license/?product=<short_code>&quantity=<n>[&key_length=16][&alphabet=…]`:
+/// fresh keys, none in use for that product at the time of the call.
+pub async fn generate_license_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let routed = route(app, &req, &["orders", "generate_license"], Method::GET).await?;
+        let store = app.store.tenant(routed.principal.company);
+        let params = GenerateParams::read(&query_pairs(&req))?;
+        let catalog = Catalog::load(store).await?;
+        let product = catalog
+            .product_by_code(&params.product)
+            .filter(|p| routed.principal.can_access(p.id))
+            .ok_or_else(|| ApiError::field("product", format!("Unknown product short code \"{}\".", params.product)))?;
+        let mut keys: Vec<String> = Vec::with_capacity(params.quantity);
+        // Keys are drawn until enough are both new to this call and unused for the product.
+        for _ in 0..10 {
+            let missing = params.quantity - keys.len();
+            if missing == 0 {
+                break;
+            }
+            let candidates = draw_keys(&params, missing, &keys);
+            let claim = License::key_claim(product.id, "");
+            let taken = store.taken(claim.kind, &claim.scope, &candidates).await?;
+            keys.extend(candidates.into_iter().filter(|k| !taken.contains(k)));
+        }
+        if keys.len() < params.quantity {
+            return Err(ApiError::Conflict("Could not find enough unused keys; use a longer key_length.".into()));
+        }
+        Ok(ok(&json!(keys)))
+    })
+    .await
+}
+
+/// `count` keys new to `drawn` and to each other (the thread's RNG is not held across awaits).
+fn draw_keys(params: &GenerateParams, count: usize, drawn: &[String]) -> Vec<String> {
+    let mut rng = rand::rng();
+    let mut candidates: Vec<String> = Vec::with_capacity(count);
+    while candidates.len() < count {
+        let key = generate_key(&mut rng, &params.alphabet, params.key_length);
+        if !drawn.contains(&key) && !candidates.contains(&key) {
+            candidates.push(key);
+        }
+    }
+    candidates
+}
+
+struct GenerateParams {
+    product: String,
+    quantity: usize,
+    key_length: usize,
+    alphabet: Vec<char>,
+}
+
+impl GenerateParams {
+    fn read(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let mut params = GenerateParams {
+            product: String::new(),
+            quantity: 1,
+            key_length: keygen::DEFAULT_LENGTH,
+            alphabet: keygen::DEFAULT_ALPHABET.chars().collect(),
+        };
+        let mut bounded = |name: &str, value: &str, min: usize, max: usize| -> usize {
+            match value.trim().parse::<usize>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                _ => {
+                    errors.add(name, format!("Enter a whole number from {min} to {max}."));
+                    min
+                }
+            }
+        };
+        let mut unknown = Vec::new();
+        for (name, value) in pairs {
+            match name.as_str() {
+                "product" => params.product = value.trim().to_string(),
+                "quantity" => params.quantity = bounded("quantity", value, 1, 1_000),
+                "key_length" => {
+                    params.key_length = bounded("key_length", value, keygen::MIN_LENGTH, keygen::MAX_LENGTH)
+                }
+                "alphabet" => match keygen::parse_alphabet(value) {
+                    Ok(alphabet) => params.alphabet = alphabet,
+                    Err(message) => unknown.push(("alphabet".to_string(), message.to_string())),
+                },
+                other => unknown.push((other.to_string(), "Unknown query parameter.".to_string())),
+            }
+        }
+        for (name, message) in unknown {
+            errors.add(name, message);
+        }
+        if params.product.is_empty() {
+            errors.add("product", crate::input::REQUIRED);
+        }
+        errors.into_result()?;
+        Ok(params)
+    }
+}
+
+/// What order lists and renderings need: the catalog and the customers of the orders at hand.
+pub struct OrdersCtx {
+    pub catalog: Catalog,
+    pub customers: HashMap<Id, Customer>,
+}
+
+fn customer_email(order: &Order, ctx: &OrdersCtx) -> FieldValue {
+    order.customer.and_then(|id| ctx.customers.get(&id)).map(|c| c.email.as_str()).into()
+}
+
+static ORDER_FILTERS: &[FilterSpec<Order, OrdersCtx>] = &[
+    FilterSpec { param: "store_id", lookup: Lookup::Exact, field: |o, _| (&o.store_id).into() },
+    FilterSpec { param: "store_id__startswith", lookup: Lookup::StartsWith, field: |o, _| (&o.store_id).into() },
+    FilterSpec { param: "store_id__icontains", lookup: Lookup::IContains, field: |o, _| (&o.store_id).into() },
+    FilterSpec { param: "customer_email", lookup: Lookup::IExact, field: customer_email },
+    FilterSpec { param: "customer_id", lookup: Lookup::IntExact, field: |o, _| o.customer.into() },
+];
+
+static ORDER_ORDERS: &[OrderSpec<Order, OrdersCtx>] = &[
+    OrderSpec { name: "id", key: |o, _| o.id.into() },
+    OrderSpec { name: "created_at", key: |o, _| crate::timefmt::format_time(o.created_at).as_str().into() },
+    OrderSpec { name: "updated_at", key: |o, _| crate::timefmt::format_time(o.updated_at).as_str().into() },
+    OrderSpec { name: "store_id", key: |o, _| (&o.store_id).into() },
+];
+
+/// `GET /api/v1/orders/`: the exact `store_id`, `customer_id` and `customer_email` filters read
+/// one index entry or one customer's orders; the others read the company's orders.
+pub async fn list_orders_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let routed = route(app, &req, &["orders"], Method::GET).await?;
+        let store = app.store.tenant(routed.principal.company);
+        let pairs = query_pairs(&req);
+        let query = ListQuery::parse(&pairs, ORDER_FILTERS, ORDER_ORDERS)?;
+        let mut ctx = OrdersCtx { catalog: Catalog::load(store).await?, customers: HashMap::new() };
+        let mut candidates = candidate_orders(store, &query, &mut ctx).await?;
+        let mut views = Vec::with_capacity(candidates.len());
+        // Scoping needs each order's products, which its items name.
+        candidates.retain(|o| o.items.iter().any(|i| routed.principal.can_access(i.product)));
+        let (count, page) = query.apply(&candidates, &ctx);
+        for order in page {
+            views.push(order_view(store, order, &routed.principal, &mut ctx).await?);
+        }
+        Ok(ok(&page_body(&req, count, query.limit, query.offset, views)))
+    })
+    .await
+}
+
+async fn candidate_orders(
+    store: TenantStore<'_>,
+    query: &ListQuery<'_, Order, OrdersCtx>,
+    ctx: &mut OrdersCtx,
+) -> Result<Vec<Order>, ApiError> {
+    if let Some(store_id) = query.text_filter("store_id") {
+        let claim = Order::store_id_claim(store_id);
+        return Ok(match store.unique_owner(claim.kind, &claim.scope, &claim.value).await? {
+            Some(id) => store.get::<Order>(id).await?.into_iter().collect(),
+            None => Vec::new(),
+        });
+    }
+    let customer = match (query.text_filter("customer_email"), query.int_filter("customer_id")) {
+        (Some(email), _) => {
+            let claim = Customer::email_key(email);
+            let Some(id) = store.unique_owner(claim.kind, &claim.scope, &claim.value).await? else {
+                return Ok(Vec::new());
+            };
+            Some(id)
+        }
+        (None, Some(id)) => Some(id as Id),
+        (None, None) => None,
+    };
+    match customer {
+        Some(id) => {
+            if let Some(c) = store.get::<Customer>(id).await? {
+                ctx.customers.insert(c.id, c);
+            }
+            Ok(store.query_index(2, keys::customer_orders_gsi2pk(store.company(), id)).await?)
+        }
+        None => Ok(store.query_index(1, keys::orders_gsi1pk(store.company())).await?),
+    }
+}
+
+/// An order as `GET /api/v1/orders/{id}/` shows it, with the items the manager may see.
+async fn order_view(
+    store: TenantStore<'_>,
+    order: &Order,
+    principal: &Principal,
+    ctx: &mut OrdersCtx,
+) -> Result<Value, ApiError> {
+    let licenses: Vec<License> =
+        order_licenses(store, order).await?.into_iter().filter(|l| principal.can_access(l.product)).collect();
+    let mut visible = order.clone();
+    visible.items.retain(|i| principal.can_access(i.product));
+    for id in order.customer.into_iter().chain(licenses.iter().filter_map(|l| l.customer)) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = ctx.customers.entry(id) {
+            if let Some(customer) = store.get::<Customer>(id).await? {
+                slot.insert(customer);
+            }
+        }
+    }
+    let render = RenderCtx { company: store.company(), catalog: &ctx.catalog, customers: &ctx.customers };
+    Ok(visible.render(&licenses, &render))
+}
+
+/// `GET /api/v1/orders/{id}/` (the order's own 64-bit id).
+pub async fn get_order_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let routed = route(app, &req, &["orders", "{id}"], Method::GET).await?;
+        let store = app.store.tenant(routed.principal.company);
+        let id = routed.id.ok_or(ApiError::NotFound)?;
+        let order = store.get::<Order>(id).await?.ok_or(ApiError::NotFound)?;
+        if !order.items.iter().any(|i| routed.principal.can_access(i.product)) {
+            return Err(ApiError::NotFound);
+        }
+        let mut ctx = OrdersCtx { catalog: Catalog::load(store).await?, customers: HashMap::new() };
+        Ok(ok(&order_view(store, &order, &routed.principal, &mut ctx).await?))
+    })
+    .await
+}

@@ -1,0 +1,320 @@
+//! Writing an order, all or nothing.
+//!
+//! An order that fits one DynamoDB transaction (≤ 100 writes: each license and its key claim,
+//! the order and its id claim, the customer, new labels) is written by one transaction.
+//!
+//! A larger one (up to 1,000 licenses) cannot be, so it is written in two steps that readers
+//! still see as one:
+//! 1. *stage*: the licenses and their key claims, in transactions of ≤ 100 writes, each license
+//!    marked with this write's `attempt` id. Readers ignore a license whose attempt its order
+//!    does not list as committed, so staged licenses are invisible.
+//! 2. *commit*: one transaction writes the order (new, or appended to) with the attempt in
+//!    `committed_attempts`, and the customer. From that moment every staged license is visible.
+//!
+//! If staging or the commit fails, the staged licenses and claims are deleted again and
+//! nothing was ever visible. After the commit the licenses are rewritten without the attempt
+//! mark (best effort: readers do not depend on it). A Lambda killed between the two steps
+//! leaves invisible licenses behind, and their key claims, which keep those keys taken; this
+//! is the one leak of the design, and needs a crash during a > 47-license order.
+//!
+//! A race lost on data read first (the order id or customer email got taken, the customer or
+//! the order changed) is `Stale`: the whole order is read and planned again, up to 3 times.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use super::request::{read_order, OrderRequest};
+use super::{Order, OrderItem};
+use crate::app::App;
+use crate::auth::Principal;
+use crate::catalog::{Catalog, Customer, Resource, WriteCtx};
+use crate::error::ApiError;
+use crate::ids::IdGenerator;
+use crate::licenses::keygen::{generate_key, DEFAULT_ALPHABET, DEFAULT_LENGTH};
+use crate::licenses::{License, LicenseUser, RenderCtx};
+
+use crate::store::{keys, Entity, StoreError, TenantStore, MAX_TRANSACTION};
+
+const ATTEMPTS: usize = 3;
+
+/// `POST /api/v1/orders/create_order/`: the order as `GET /api/v1/orders/{id}/` shows it.
+pub async fn create_order(
+    app: &App,
+    store: TenantStore<'_>,
+    principal: &Principal,
+    body: &Map<String, Value>,
+) -> Result<Value, ApiError> {
+    let ids = app.ids().await?;
+    let mut attempt = 1;
+    loop {
+        let catalog = Catalog::load(store).await?;
+        let now = OffsetDateTime::now_utc();
+        let request = read_order(body, &catalog, principal, now)?;
+        match write(store, catalog, principal, ids, request, now).await {
+            Ok(order) => return Ok(order),
+            Err(OrderError::Stale(_)) if attempt < ATTEMPTS => attempt += 1,
+            Err(OrderError::Stale(message)) => return Err(ApiError::Conflict(message)),
+            Err(OrderError::Api(err)) => return Err(err),
+        }
+    }
+}
+
+/// A lost race (retry with fresh reads) or a final answer.
+enum OrderError {
+    Stale(String),
+    Api(ApiError),
+}
+
+impl From<StoreError> for OrderError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Stale(message) => OrderError::Stale(message),
+            other => OrderError::Api(other.into()),
+        }
+    }
+}
+
+impl From<ApiError> for OrderError {
+    fn from(err: ApiError) -> Self {
+        OrderError::Api(err)
+    }
+}
+
+async fn write(
+    store: TenantStore<'_>,
+    catalog: Catalog,
+    principal: &Principal,
+    ids: &IdGenerator,
+    request: OrderRequest,
+    now: OffsetDateTime,
+) -> Result<Value, OrderError> {
+    let existing = match store.unique_owner("STORE_ID", "-", &request.store_id).await? {
+        Some(id) => store.get::<Order>(id).await?,
+        None => None,
+    };
+    if existing.is_some() && !request.append {
+        let message = format!("An order with id \"{}\" already exists.", request.store_id);
+        return Err(ApiError::Conflict(message).into());
+    }
+    let license_count = request.licenses.len() as i64;
+    let mut ctx = WriteCtx { principal, catalog, ids, now, tx: store.transaction(), creating: false };
+
+    // The customer: the one of the body (matched by email), else the existing order's.
+    let customer_before = match (&request.customer_email, &existing) {
+        (Some(email), _) => {
+            let claim = Customer::email_key(email);
+            match store.unique_owner(claim.kind, &claim.scope, &claim.value).await? {
+                Some(id) => store.get::<Customer>(id).await?,
+                None => None,
+            }
+        }
+        (None, Some(order)) => match order.customer {
+            Some(id) => store.get::<Customer>(id).await?,
+            None => None,
+        },
+        (None, None) => None,
+    };
+    let mut customer = match (&request.customer, &customer_before) {
+        (Some(input), Some(current)) => Some(current.update(input, &mut ctx).map_err(in_customer)?),
+        (Some(input), None) => {
+            ctx.creating = true;
+            let created = Customer::create(input, &mut ctx).map_err(in_customer)?;
+            ctx.creating = false;
+            Some(created)
+        }
+        (None, current) => current.clone(),
+    };
+    if let Some(c) = customer.as_mut() {
+        if request.add_to_customer_account && request.customer_account.is_some() {
+            c.account = request.customer_account;
+        }
+        c.total_orders += i64::from(existing.is_none());
+        c.total_licenses += license_count;
+        c.updated_at = now;
+    }
+
+    // The order, new or appended to.
+    let new_items: Vec<OrderItem> =
+        request.items.iter().map(|product| OrderItem { id: ids.next_id(), product: *product }).collect();
+    let mut order = match &existing {
+        Some(order) => {
+            let mut order = order.clone();
+            order.items.extend(new_items.iter().cloned());
+            order.customer = order.customer.or(customer.as_ref().map(|c| c.id));
+            order.updated_at = now;
+            order
+        }
+        None => Order {
+            id: ids.next_id(),
+            store_id: request.store_id.clone(),
+            is_test: request.is_test,
+            is_trial: request.is_trial,
+            order_type: request.order_type.clone(),
+            reference: request.reference.clone(),
+            language: request.language.clone(),
+            campaign_params: request.campaign_params.clone(),
+            download_id: request.download_id.clone(),
+            customer: customer.as_ref().map(|c| c.id),
+            customer_account: request.customer_account,
+            metadata: request.metadata.clone(),
+            items: new_items.clone(),
+            committed_attempts: Vec::new(),
+            created_at: request.created.unwrap_or(now),
+            updated_at: now,
+        },
+    };
+    let licenses = materialize(&request, &order, &new_items, customer.as_ref(), ids, now);
+
+    // Everything but the licenses goes into the commit transaction.
+    match (&customer_before, &customer) {
+        (Some(before), Some(after)) => ctx.tx.replace(before, after)?,
+        (None, Some(new)) => ctx.tx.create_after_lookup(new)?,
+        _ => {}
+    }
+    let writes_per_license = |l: &License| 1 + l.unique_keys().len();
+    let license_writes: usize = licenses.iter().map(writes_per_license).sum();
+    let fits_one = ctx.tx.len() + 2 + license_writes <= MAX_TRANSACTION;
+    let mut staged: Vec<License> = Vec::new();
+    if fits_one {
+        for license in &licenses {
+            ctx.tx.create(license)?;
+        }
+    } else {
+        let attempt = format!("{}-{}", order.id, licenses[0].id);
+        let marked: Vec<License> = licenses
+            .iter()
+            .cloned()
+            .map(|mut l| {
+                l.attempt = Some(attempt.clone());
+                l
+            })
+            .collect();
+        if let Err(err) = stage(store, &marked, &mut staged).await {
+            undo(store, &staged).await;
+            return Err(err.into());
+        }
+        order.committed_attempts.push(attempt);
+    }
+    match &existing {
+        Some(before) => ctx.tx.replace(before, &order)?,
+        None => ctx.tx.create_after_lookup(&order)?,
+    }
+    if let Err(err) = ctx.tx.commit().await {
+        if !staged.is_empty() {
+            undo(store, &staged).await;
+        }
+        return Err(err.into());
+    }
+    if !staged.is_empty() {
+        // Readers already see them through the order; this only spares them the check.
+        if let Err(err) = store.put_all(&licenses).await {
+            tracing::warn!(error = %err, order = order.id, "could not clear the attempt mark of committed licenses");
+        }
+    }
+
+    // On an append, the licenses the order had (the index may already list the new ones too).
+    let mut shown = match &existing {
+        Some(_) => order_licenses(store, &order).await.map_err(OrderError::Api)?,
+        None => Vec::new(),
+    };
+    shown.retain(|l| !licenses.iter().any(|new| new.id == l.id));
+    shown.extend(licenses);
+    let customers: HashMap<_, _> = customer.into_iter().map(|c| (c.id, c)).collect();
+    let render = RenderCtx { company: store.company(), catalog: &ctx.catalog, customers: &customers };
+    Ok(order.render(&shown, &render))
+}
+
+/// Writes licenses and their key claims in transactions of at most 100 writes; `staged`
+/// collects what was written, so the caller can undo it on failure.
+async fn stage(store: TenantStore<'_>, licenses: &[License], staged: &mut Vec<License>) -> Result<(), StoreError> {
+    let mut batch = store.transaction();
+    let mut in_batch: Vec<License> = Vec::new();
+    for license in licenses {
+        if batch.len() + 1 + license.unique_keys().len() > MAX_TRANSACTION {
+            std::mem::replace(&mut batch, store.transaction()).commit().await?;
+            staged.append(&mut in_batch);
+        }
+        batch.create(license)?;
+        in_batch.push(license.clone());
+    }
+    batch.commit().await?;
+    staged.append(&mut in_batch);
+    Ok(())
+}
+
+/// Deletes staged licenses and their key claims. Failing that, they stay invisible.
+async fn undo(store: TenantStore<'_>, staged: &[License]) {
+    if let Err(err) = store.forget_all(staged).await {
+        tracing::error!(error = %err, licenses = staged.len(), "could not undo staged licenses of a failed order");
+    }
+}
+
+/// The planned licenses with ids, order, customer and keys.
+fn materialize(
+    request: &OrderRequest,
+    order: &Order,
+    items: &[OrderItem],
+    customer: Option<&Customer>,
+    ids: &IdGenerator,
+    now: OffsetDateTime,
+) -> Vec<License> {
+    let alphabet: Vec<char> = DEFAULT_ALPHABET.chars().collect();
+    let mut rng = rand::rng();
+    let mut licenses: Vec<License> = Vec::with_capacity(request.licenses.len());
+    for plan in &request.licenses {
+        let mut license = plan.license.clone();
+        license.id = ids.next_id();
+        license.order = order.id;
+        license.order_item = items[plan.item].id;
+        license.order_store_id = order.store_id.clone();
+        license.customer = customer.map(|c| c.id);
+        license.bundle_parent = plan.parent.map(|p| licenses[p].id);
+        license.license_key = match (plan.key_based, &plan.key, plan.parent) {
+            (false, _, _) => None,
+            (true, Some(key), _) => Some(key.clone()),
+            (true, None, Some(parent)) => licenses[parent].license_key.clone(),
+            (true, None, None) => Some(generate_key(&mut rng, &alphabet, DEFAULT_LENGTH)),
+        };
+        for feature in &mut license.features {
+            feature.id = ids.next_id();
+        }
+        for value in &mut license.custom_fields {
+            value.id = ids.next_id();
+        }
+        license.users = plan
+            .users
+            .iter()
+            .map(|u| LicenseUser {
+                id: ids.next_id(),
+                email: u.email.clone(),
+                first_name: u.first_name.clone(),
+                last_name: u.last_name.clone(),
+                phone_number: u.phone_number.clone(),
+                is_manager: u.is_manager,
+                max_activations: u.max_activations,
+                total_activations: 0,
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        licenses.push(license);
+    }
+    licenses
+}
+
+/// Errors from reading the order's `customer` object, under `customer.`.
+fn in_customer(err: ApiError) -> ApiError {
+    match err {
+        ApiError::Validation(errors) => ApiError::Validation(errors.prefixed("customer")),
+        other => other,
+    }
+}
+
+/// The visible licenses of an order, in id order.
+pub async fn order_licenses(store: TenantStore<'_>, order: &Order) -> Result<Vec<License>, ApiError> {
+    let licenses: Vec<License> =
+        store.query_index(keys::LICENSES_BY_ORDER, keys::licenses_by_order(store.company(), order.id)).await?;
+    Ok(licenses.into_iter().filter(|l| order.shows(l)).collect())
+}
