@@ -1,5 +1,5 @@
 # The two commands of the README. Everything they need is installed by the scripts themselves.
-.PHONY: dev test lint
+.PHONY: dev test lint bench
 
 dev:
 	scripts/dev.sh
@@ -10,3 +10,7 @@ test:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# On demand (release build, a fresh moto): numbers for the README and issue notes.
+bench:
+	scripts/bench.sh

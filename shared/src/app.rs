@@ -24,7 +24,12 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
-        let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
+        Self::with_dynamodb(config, aws_sdk_dynamodb::Client::new(sdk))
+    }
+
+    /// With a DynamoDB client of the caller's (benchmarks count its requests).
+    pub fn with_dynamodb(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Self {
+        let store = Store::new(dynamodb, config.table_name.clone());
         Self { config, store, auth: Authenticator::default(), ids: OnceCell::new() }
     }
 

@@ -303,6 +303,20 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// The objects of `items` (the list at `name`) with their paths (`name.i`); any other
+    /// element is reported.
+    pub fn objects<'v>(&mut self, name: &str, items: &'v [Value]) -> Vec<(String, &'v Map<String, Value>)> {
+        let mut objects = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{name}.{i}");
+            match item.as_object() {
+                Some(obj) => objects.push((path, obj)),
+                None => self.error(&path, "Expected an object."),
+            }
+        }
+        objects
+    }
+
     /// A list of strings (each at most `max_len` characters).
     pub fn string_list(&mut self, name: &str, max_items: usize, max_len: usize) -> Option<Vec<String>> {
         let items = self.list(name, max_items)?;

@@ -129,12 +129,7 @@ pub fn read_order(
     if total > MAX_LICENSES {
         input.error("items", format!("An order may create at most {MAX_LICENSES} licenses."));
     } else {
-        for (i, item) in items.iter().enumerate() {
-            let path = format!("items.{i}");
-            let Some(item) = item.as_object() else {
-                input.error(&path, "Expected an object.");
-                continue;
-            };
+        for (path, item) in input.objects("items", &items) {
             let mut item_input = input.child(item, &path);
             let Some(product) = read_item_product(&mut item_input, catalog, is_bundle) else { continue };
             if !principal.can_access(product.id) {
@@ -223,12 +218,7 @@ fn read_licenses(
     defaults: &OrderDefaults,
 ) -> Vec<PlannedLicense> {
     let mut planned = Vec::with_capacity(licenses.len());
-    for (j, license) in licenses.iter().enumerate() {
-        let path = format!("licenses.{j}");
-        let Some(license) = license.as_object() else {
-            input.error(&path, "Expected an object.");
-            continue;
-        };
+    for (path, license) in input.objects("licenses", licenses) {
         let mut child = input.child(license, &path);
         let template = read_template(&mut child, product, catalog, false);
         if let Some(plan) = read_license(&mut child, product, template, item, catalog, defaults) {
@@ -251,12 +241,7 @@ fn read_bundle(
 ) -> Vec<PlannedLicense> {
     let mut groups: BTreeMap<String, Vec<PlannedLicense>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    for (j, license) in licenses.iter().enumerate() {
-        let path = format!("licenses.{j}");
-        let Some(license) = license.as_object() else {
-            input.error(&path, "Expected an object.");
-            continue;
-        };
+    for (path, license) in input.objects("licenses", licenses) {
         let mut child = input.child(license, &path);
         let Some(code) = child.required_string("product_code", SHORT_TEXT) else { continue };
         let member = catalog.product_by_code(code.trim()).filter(|p| bundle.bundle_products.contains(&p.id));
@@ -520,14 +505,9 @@ fn read_custom_fields(input: &mut Input, product: &Product, catalog: &Catalog) -
         return Some(Vec::new());
     };
     let mut values = Vec::new();
-    let mut valid = true;
-    for (i, entry) in entries.iter().enumerate() {
-        let path = format!("custom_fields.{i}");
-        let Some(entry) = entry.as_object() else {
-            input.error(&path, "Expected an object with \"name\" and \"value\".");
-            valid = false;
-            continue;
-        };
+    let objects = input.objects("custom_fields", &entries);
+    let mut valid = objects.len() == entries.len();
+    for (path, entry) in objects {
         let mut child = input.child(entry, &path);
         let Some(name) = child.required_string("name", SHORT_TEXT) else {
             valid = false;

@@ -1,0 +1,109 @@
+//! create_order against moto: latency of 1- and 100-license orders, and the DynamoDB requests
+//! each makes (counted by an SDK interceptor, by operation).
+//!
+//! usage (make bench starts moto): order_bench [RUNS]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use integration_tests::{dispatch, read, request};
+use lambda_http::http::Method;
+use serde_json::{json, Value};
+use shared::config::Config;
+use shared::App;
+
+/// Counts requests by DynamoDB operation (the `X-Amz-Target` header).
+#[derive(Debug, Clone, Default)]
+struct CountRequests(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl Intercept for CountRequests {
+    fn name(&self) -> &'static str {
+        "CountRequests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context.request().headers().get("x-amz-target").unwrap_or("?");
+        let operation = target.rsplit('.').next().unwrap_or(target).to_string();
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()).entry(operation).or_default() += 1;
+        Ok(())
+    }
+}
+
+impl CountRequests {
+    fn take(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let runs: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(20);
+    let sdk = aws_config::load_from_env().await;
+    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "licensing-bench".into());
+    let names =
+        provision::StackNames { table: table.clone(), bucket: format!("{table}-imports"), queue: table.clone() };
+    provision::create_stack(&sdk, &names).await.expect("create the stack");
+    let counter = CountRequests::default();
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build(),
+    );
+    let config = Config { table_name: table, import_bucket: None, import_queue_url: None };
+    let app = App::with_dynamodb(config, dynamodb);
+    let (_, key) = provision::create_company(&app.store, "bench").await.expect("company");
+    let auth = format!("Api-Key {key}");
+    let call = |method: Method, path: &str, body: Value| {
+        let req = request(method, path, Some(&auth), Some(&body));
+        let app = &app;
+        async move { read(dispatch(app, req).await) }
+    };
+    let (status, _) =
+        call(Method::POST, "/api/v1/products/", json!({"product_name": "Bench", "short_code": "bench"})).await;
+    assert_eq!(status, 201);
+
+    println!("| order | runs | p50 ms | p90 ms | mean ms | DynamoDB requests per order |");
+    println!("|---|---|---|---|---|---|");
+    for size in [1usize, 100] {
+        let mut latencies = Vec::with_capacity(runs);
+        let mut requests: BTreeMap<String, u64> = BTreeMap::new();
+        for run in 0..runs {
+            let licenses: Vec<Value> = (0..size).map(|i| json!({"key": format!("B{size}-{run}-{i}")})).collect();
+            let body = json!({"id": format!("bench-{size}-{run}"), "customer": {"email": format!("c{run}@bench.example")},
+                              "items": [{"product_code": "bench", "licenses": licenses}]});
+            counter.take();
+            let started = Instant::now();
+            let (status, answer) = call(Method::POST, "/api/v1/orders/create_order/", body).await;
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(status, 200, "{answer}");
+            for (operation, n) in counter.take() {
+                *requests.entry(operation).or_default() += n;
+            }
+        }
+        latencies.sort_by(f64::total_cmp);
+        let mean = latencies.iter().sum::<f64>() / runs as f64;
+        let per_order: Vec<String> =
+            requests.iter().map(|(op, n)| format!("{op} {}", *n as f64 / runs as f64)).collect();
+        let total: u64 = requests.values().sum();
+        println!(
+            "| {size} license{} | {runs} | {:.1} | {:.1} | {:.1} | {} ({}) |",
+            if size == 1 { "" } else { "s" },
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.9),
+            mean,
+            total as f64 / runs as f64,
+            per_order.join(", ")
+        );
+    }
+}
