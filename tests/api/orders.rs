@@ -120,6 +120,46 @@ async fn without_a_product_default_max_activations_is_1() {
 }
 
 #[tokio::test]
+async fn order_fields_and_consumption_licenses() {
+    let t = Tenant::new().await;
+    t.create("/api/v1/products/", &json!({"product_name": "C", "short_code": "cons", "max_consumptions": 250})).await;
+    let (status, order) = t
+        .post(
+            CREATE,
+            &json!({"id": "Shop-ABC-9", "is_test": "true", "is_trial": true, "order_type": "normal", "language": "hr",
+            "campaign_params": "utm_source=x", "download_id": "dl-7",
+            "items": [{"product_code": "cons", "licenses": [
+                {"license_type": "consumption"},
+                {"license_type": "consumption", "max_consumptions": "40", "allow_overages": true,
+                 "max_overages": 5, "reset_consumption": "true", "consumption_period": "month"}
+            ]}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{order}");
+    for (field, value) in [
+        ("is_test", json!(true)),
+        ("is_trial", json!(true)),
+        ("order_type", json!("normal")),
+        ("language", json!("hr")),
+        ("campaign_params", json!("utm_source=x")),
+        ("download_id", json!("dl-7")),
+    ] {
+        assert_eq!(order[field], value, "{field}");
+    }
+    let ls = licenses(&order);
+    assert_eq!(ls[0]["max_consumptions"], 250, "the product's");
+    assert_eq!(ls[1]["max_consumptions"], 40);
+    assert_eq!(ls[1]["allow_overages"], true);
+    assert_eq!(ls[1]["max_overages"], 5);
+    assert_eq!(ls[1]["reset_consumption"], true);
+    assert_eq!(ls[1]["consumption_period"], "monthly");
+    let (_, found) = t.get("/api/v1/orders/?store_id__icontains=abc").await;
+    assert_eq!(ids(&found), [order["id"].as_u64().unwrap()]);
+    let (_, none) = t.get("/api/v1/orders/?store_id__startswith=abc").await;
+    assert_eq!(none["count"], 0, "startswith is case-sensitive");
+}
+
+#[tokio::test]
 async fn duplicate_order_ids_and_append() {
     let t = Tenant::new().await;
     t.product("plain").await;
