@@ -48,7 +48,8 @@ pids+=($!)
 # a start. Any answer of the function itself (not a 5xx of the emulator) will do.
 warm=(
   products/ product-features/ product-custom-fields/ license-templates/ customer-accounts/ customers/
-  orders/ orders/1/ orders/create_order/ orders/generate_license/ no-such-thing/
+  orders/ orders/1/ orders/create_order/ orders/generate_license/
+  licenses/ licenses/1/ licenses/1/update_features/ no-such-thing/
 )
 for path in "${warm[@]}"; do
   for _ in $(seq 1 600); do

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::Instant;
 
+use lambda_http::http::Method;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use tokio::sync::OnceCell;
 use tracing::Instrument;
@@ -12,7 +13,8 @@ use tracing::Instrument;
 use crate::auth::{Authenticator, Principal};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::ids::IdGenerator;
+use crate::http::api_segments;
+use crate::ids::{Id, IdGenerator};
 use crate::store::Store;
 
 pub struct App {
@@ -106,4 +108,32 @@ where
     }
     .instrument(span)
     .await
+}
+
+/// Where a request goes once its path matched: the principal, and the `{id}` if the path has one.
+pub struct Routed {
+    pub principal: Principal,
+    pub id: Option<Id>,
+}
+
+/// Matches the path against `pattern` (segments after `/api/v1/`, `{id}` for an object id),
+/// checks the method, then authenticates.
+pub async fn route(app: &App, req: &Request, pattern: &[&str], method: Method) -> Result<Routed, ApiError> {
+    let segments = api_segments(req.uri().path()).ok_or(ApiError::NotFound)?;
+    if segments.len() != pattern.len() {
+        return Err(ApiError::NotFound);
+    }
+    let mut id = None;
+    for (segment, expected) in segments.iter().zip(pattern) {
+        if *expected == "{id}" {
+            id = Some(segment.parse::<Id>().map_err(|_| ApiError::NotFound)?);
+        } else if segment != expected {
+            return Err(ApiError::NotFound);
+        }
+    }
+    let principal = app.authenticate(req).await?;
+    if req.method() != method {
+        return Err(ApiError::MethodNotAllowed(req.method().to_string()));
+    }
+    Ok(Routed { principal, id })
 }

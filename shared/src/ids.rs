@@ -68,6 +68,12 @@ pub fn id_time(id: Id) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// The smallest id generated at `at` (ids are ordered by time, so a time bound is an id bound).
+pub fn first_id_at(at: OffsetDateTime) -> Id {
+    let ms = (at.unix_timestamp_nanos() / 1_000_000 - EPOCH_MS).clamp(0, MAX_TIME_MS as i128) as u64;
+    ms << (NODE_BITS + SEQ_BITS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +109,15 @@ mod tests {
         let b = IdGenerator::new(2);
         let from_a: HashSet<Id> = (0..100).map(|_| a.next_at(5)).collect();
         assert!((0..100).map(|_| b.next_at(5)).all(|id| !from_a.contains(&id)));
+    }
+
+    #[test]
+    fn first_id_at_bounds_the_ids_of_that_millisecond() {
+        let ids = IdGenerator::new(1023);
+        let id = ids.next_at(12_345);
+        let at = id_time(id);
+        assert!(first_id_at(at) <= id);
+        assert!(first_id_at(at + time::Duration::milliseconds(1)) > id);
     }
 
     #[test]

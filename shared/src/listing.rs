@@ -26,8 +26,16 @@ pub enum FieldValue {
     Text(String),
     Int(i64),
     Bool(bool),
+    Time(time::OffsetDateTime),
+    Date(time::Date),
     /// A to-many field: matches when any element does.
     Many(Vec<FieldValue>),
+}
+
+impl From<time::OffsetDateTime> for FieldValue {
+    fn from(t: time::OffsetDateTime) -> Self {
+        FieldValue::Time(t)
+    }
 }
 
 impl From<&str> for FieldValue {
@@ -78,6 +86,16 @@ pub enum Lookup {
     In,
     /// Comma list of integers.
     IntIn,
+    /// Comparisons of a time or date with a time (a date field compares with its date part).
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    /// Comparisons of the date part only (`__date__gt` …).
+    DateGt,
+    DateGte,
+    DateLt,
+    DateLte,
 }
 
 pub struct FilterSpec<T, C> {
@@ -99,6 +117,7 @@ enum Wanted {
     Bool(bool),
     Texts(Vec<String>),
     Ints(Vec<i64>),
+    Time(time::OffsetDateTime),
 }
 
 pub struct ActiveFilter<'s, T, C> {
@@ -165,6 +184,52 @@ impl<'s, T, C> ListQuery<'s, T, C> {
         })
     }
 
+    /// Whether any active filter's parameter starts with `prefix` (to load only the related
+    /// data the filters need).
+    pub fn uses(&self, prefix: &str) -> bool {
+        self.filters.iter().any(|f| f.spec.param.starts_with(prefix))
+    }
+
+    /// The ids an integer `__in` filter gives, if it is active.
+    pub fn ints_filter(&self, param: &str) -> Option<&[i64]> {
+        self.filters.iter().find_map(|f| match (&f.wanted, f.spec.param == param) {
+            (Wanted::Ints(ids), true) => Some(ids.as_slice()),
+            _ => None,
+        })
+    }
+
+    /// The texts a text `__in` filter gives, if it is active.
+    pub fn texts_filter(&self, param: &str) -> Option<&[String]> {
+        self.filters.iter().find_map(|f| match (&f.wanted, f.spec.param == param) {
+            (Wanted::Texts(texts), true) => Some(texts.as_slice()),
+            _ => None,
+        })
+    }
+
+    /// The lower bound a `created_at`-style filter (`__gt`, `__gte`, `__date__gt`, `__date__gte`)
+    /// puts on `field`, and the upper bound, as times (dates widened to whole days).
+    pub fn time_bounds(&self, field: &str) -> (Option<time::OffsetDateTime>, Option<time::OffsetDateTime>) {
+        let (mut from, mut to) = (None, None);
+        for f in &self.filters {
+            let Wanted::Time(t) = f.wanted else { continue };
+            if !f.spec.param.starts_with(field) || !f.spec.param[field.len()..].starts_with("__") {
+                continue;
+            }
+            let day = t.replace_time(time::Time::MIDNIGHT);
+            match f.spec.lookup {
+                Lookup::Gt | Lookup::Gte => from = from.max(Some(t)),
+                Lookup::DateGt | Lookup::DateGte => from = from.max(Some(day)),
+                Lookup::Lt | Lookup::Lte => to = Some(to.map_or(t, |x: time::OffsetDateTime| x.min(t))),
+                Lookup::DateLt | Lookup::DateLte => {
+                    let end = day + time::Duration::days(1);
+                    to = Some(to.map_or(end, |x: time::OffsetDateTime| x.min(end)))
+                }
+                _ => {}
+            }
+        }
+        (from, to)
+    }
+
     /// Like `text_filter`, for an integer lookup.
     pub fn int_filter(&self, param: &str) -> Option<i64> {
         self.filters.iter().find_map(|f| match (&f.wanted, f.spec.param == param) {
@@ -212,6 +277,16 @@ fn parse_wanted(lookup: Lookup, value: &str) -> Result<Wanted, String> {
             parse_bool(value).map(Wanted::Bool).ok_or_else(|| "Enter true or false.".to_string())
         }
         Lookup::In => list().map(Wanted::Texts),
+        Lookup::Gt
+        | Lookup::Gte
+        | Lookup::Lt
+        | Lookup::Lte
+        | Lookup::DateGt
+        | Lookup::DateGte
+        | Lookup::DateLt
+        | Lookup::DateLte => crate::timefmt::parse_time(value)
+            .map(Wanted::Time)
+            .ok_or_else(|| "Enter a valid date or date/time (YYYY-MM-DD, YYYY-MM-DDThh:mm:ssZ).".to_string()),
         Lookup::IntIn => list()?
             .iter()
             .map(|s| parse_int(s).ok_or_else(|| "Enter a comma-separated list of whole numbers.".to_string()))
@@ -237,6 +312,25 @@ fn matches(lookup: Lookup, wanted: &Wanted, field: &FieldValue) -> bool {
         (Lookup::BoolExact, Wanted::Bool(w), FieldValue::Bool(f)) => f == w,
         (Lookup::In, Wanted::Texts(ws), FieldValue::Text(f)) => ws.iter().any(|w| w == f),
         (Lookup::IntIn, Wanted::Ints(ws), FieldValue::Int(f)) => ws.contains(f),
+        (_, Wanted::Time(w), FieldValue::Time(_) | FieldValue::Date(_)) => compares(lookup, field, *w),
+        _ => false,
+    }
+}
+
+/// A time or date field against a wanted time, as Django compares them: a date field (or a
+/// `__date__` lookup) compares dates.
+fn compares(lookup: Lookup, field: &FieldValue, wanted: time::OffsetDateTime) -> bool {
+    let ordering = match (lookup, field) {
+        (Lookup::Gt | Lookup::Gte | Lookup::Lt | Lookup::Lte, FieldValue::Time(t)) => t.cmp(&wanted),
+        (_, FieldValue::Time(t)) => t.date().cmp(&wanted.date()),
+        (_, FieldValue::Date(d)) => d.cmp(&wanted.date()),
+        _ => return false,
+    };
+    match lookup {
+        Lookup::Gt | Lookup::DateGt => ordering == Ordering::Greater,
+        Lookup::Gte | Lookup::DateGte => ordering != Ordering::Less,
+        Lookup::Lt | Lookup::DateLt => ordering == Ordering::Less,
+        Lookup::Lte | Lookup::DateLte => ordering != Ordering::Greater,
         _ => false,
     }
 }
@@ -251,6 +345,8 @@ fn compare(a: &FieldValue, b: &FieldValue) -> Ordering {
         (FieldValue::Int(x), FieldValue::Int(y)) => x.cmp(y),
         (FieldValue::Bool(x), FieldValue::Bool(y)) => x.cmp(y),
         (FieldValue::Text(x), FieldValue::Text(y)) => x.cmp(y),
+        (FieldValue::Time(x), FieldValue::Time(y)) => x.cmp(y),
+        (FieldValue::Date(x), FieldValue::Date(y)) => x.cmp(y),
         _ => Ordering::Equal,
     }
 }
@@ -334,6 +430,23 @@ mod tests {
         assert_eq!(run("label__in=8").unwrap(), (2, vec![1, 2]));
         assert_eq!(run("account__isnull=true").unwrap(), (2, vec![1, 3]));
         assert_eq!(run("email__icontains=x.com&is_archived=false&id=3").unwrap(), (1, vec![3]));
+    }
+
+    #[test]
+    fn time_and_date_comparisons() {
+        use time::macros::{date, datetime};
+        let at = FieldValue::Time(datetime!(2024-05-10 12:00 UTC));
+        let on = FieldValue::Date(date!(2024 - 05 - 10));
+        let wanted = |s: &str| crate::timefmt::parse_time(s).unwrap();
+        assert!(compares(Lookup::Gt, &at, wanted("2024-05-10T11:59:59Z")));
+        assert!(!compares(Lookup::Gt, &at, wanted("2024-05-10T12:00:00Z")));
+        assert!(compares(Lookup::Gte, &at, wanted("2024-05-10 12:00:00")));
+        assert!(compares(Lookup::Lt, &at, wanted("2024-05-11")));
+        assert!(!compares(Lookup::DateLt, &at, wanted("2024-05-10T23:00:00Z")));
+        assert!(compares(Lookup::DateLte, &at, wanted("2024-05-10T23:00:00Z")));
+        assert!(compares(Lookup::Gte, &on, wanted("2024-05-10T23:00:00Z")), "a date field compares dates");
+        assert!(!compares(Lookup::Gt, &on, wanted("2024-05-10")));
+        assert!(matches!(parse_wanted(Lookup::Gt, "soon"), Err(_)));
     }
 
     #[test]

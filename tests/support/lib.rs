@@ -8,6 +8,7 @@ use serde_json::Value;
 use shared::catalog::{handle, CustomField, Customer, CustomerAccount, Feature, LicenseTemplate, Product};
 use shared::config::Config;
 use shared::ids::Id;
+use shared::licenses::handlers as licenses;
 use shared::orders::handlers as orders;
 use shared::App;
 use tokio::sync::OnceCell;
@@ -59,6 +60,11 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
             Some("create_order") => Box::pin(orders::create_order_handler(app, req)),
             Some("generate_license") => Box::pin(orders::generate_license_handler(app, req)),
             Some(_) => Box::pin(orders::get_order_handler(app, req)),
+        },
+        Some("licenses") => match (segments.get(1), segments.get(2)) {
+            (None, _) => Box::pin(licenses::list_licenses_handler(app, req)),
+            (Some(_), None) => Box::pin(licenses::get_license_handler(app, req)),
+            (Some(_), Some(_)) => Box::pin(licenses::update_features_handler(app, req)),
         },
         _ => Box::pin(shared::http::not_found(app, req)),
     };

@@ -1,7 +1,9 @@
 //! Licenses: the stored item (one per license, holding its features, custom field values and
 //! users, so a license is one read) and the license JSON of API.md §3 (seed 002).
 
+pub mod handlers;
 pub mod keygen;
+pub mod list;
 
 use std::collections::HashMap;
 
@@ -9,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
-use crate::catalog::{Catalog, Customer};
+use crate::catalog::{Catalog, Customer, Feature};
+use crate::license_props::Props;
 use crate::ids::Id;
 use crate::store::{keys, Entity, IndexKey, UniqueKey};
 use crate::timefmt::{format_time, rfc3339, rfc3339_option};
@@ -31,6 +34,50 @@ pub struct LicenseFeature {
     pub is_floating_cloud: bool,
     pub floating_users: i64,
     pub floating_timeout: Option<i64>,
+}
+
+impl LicenseFeature {
+    /// A feature newly put on a license: the product feature's own values.
+    pub fn new(id: Id, feature: &Feature) -> Self {
+        LicenseFeature {
+            id,
+            feature: feature.id,
+            max_consumption: feature.max_consumption,
+            total_consumptions: 0,
+            expiry_date: None,
+            allow_overages: feature.allow_overages,
+            max_overages: feature.max_overages,
+            reset_consumption: feature.reset_consumption,
+            consumption_period: feature.consumption_period.clone(),
+            metadata: feature.metadata.clone(),
+            is_floating: false,
+            is_floating_cloud: false,
+            floating_users: 0,
+            floating_timeout: None,
+        }
+    }
+
+    /// Sets the overrides given (read by `license_props::FEATURE_OVERRIDES`; `null` clears an
+    /// optional value); keeps every other value.
+    pub fn apply(&mut self, overrides: &Props) {
+        for (name, value) in overrides {
+            match name.as_str() {
+                "max_consumption" => self.max_consumption = value.as_i64().unwrap_or(self.max_consumption),
+                "total_consumptions" => self.total_consumptions = value.as_i64().unwrap_or(self.total_consumptions),
+                "expiry_date" => self.expiry_date = value.as_str().map(str::to_string),
+                "allow_overages" => self.allow_overages = value.as_bool().unwrap_or(self.allow_overages),
+                "max_overages" => self.max_overages = value.as_i64().unwrap_or(self.max_overages),
+                "reset_consumption" => self.reset_consumption = value.as_bool().unwrap_or(self.reset_consumption),
+                "consumption_period" => self.consumption_period = value.as_str().map(str::to_string),
+                "metadata" => self.metadata = value.as_object().cloned().unwrap_or_default(),
+                "is_floating" => self.is_floating = value.as_bool().unwrap_or(self.is_floating),
+                "is_floating_cloud" => self.is_floating_cloud = value.as_bool().unwrap_or(self.is_floating_cloud),
+                "floating_users" => self.floating_users = value.as_i64().unwrap_or(self.floating_users),
+                "floating_timeout" => self.floating_timeout = value.as_i64(),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// A user of a license (user-based licenses; key-based ones may list users too).

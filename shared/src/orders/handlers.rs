@@ -8,44 +8,16 @@ use serde_json::{json, Value};
 
 use super::write::{create_order, order_licenses};
 use super::Order;
-use crate::app::{respond, App};
+use crate::app::{respond, route, App};
 use crate::auth::Principal;
 use crate::catalog::{Catalog, Customer};
 use crate::error::{ApiError, FieldErrors};
-use crate::http::{api_segments, json_object, ok, query_pairs};
+use crate::http::{json_object, ok, query_pairs};
 use crate::ids::Id;
 use crate::licenses::keygen::{self, generate_key};
 use crate::licenses::{License, RenderCtx};
 use crate::listing::{page_body, FieldValue, FilterSpec, ListQuery, Lookup, OrderSpec};
 use crate::store::{keys, TenantStore};
-
-/// Where a request goes once its path matched: the principal, and the `{id}` if the path has one.
-struct Routed {
-    principal: Principal,
-    id: Option<Id>,
-}
-
-/// Matches the path against `pattern` (segments after `/api/v1/`, `{id}` for an object id),
-/// checks the method, then authenticates.
-async fn route(app: &App, req: &Request, pattern: &[&str], method: Method) -> Result<Routed, ApiError> {
-    let segments = api_segments(req.uri().path()).ok_or(ApiError::NotFound)?;
-    if segments.len() != pattern.len() {
-        return Err(ApiError::NotFound);
-    }
-    let mut id = None;
-    for (segment, expected) in segments.iter().zip(pattern) {
-        if *expected == "{id}" {
-            id = Some(segment.parse::<Id>().map_err(|_| ApiError::NotFound)?);
-        } else if segment != expected {
-            return Err(ApiError::NotFound);
-        }
-    }
-    let principal = app.authenticate(req).await?;
-    if req.method() != method {
-        return Err(ApiError::MethodNotAllowed(req.method().to_string()));
-    }
-    Ok(Routed { principal, id })
-}
 
 /// `POST /api/v1/orders/create_order/`.
 pub async fn create_order_handler(app: &App, req: Request) -> Response<Body> {

@@ -547,23 +547,9 @@ fn custom_field_values(product: &Product, catalog: &Catalog, given: &[(Id, Strin
 /// A product feature on a license: the feature's values, then the grant's overrides.
 fn license_feature(grant: &FeatureGrant, catalog: &Catalog) -> Option<LicenseFeature> {
     let feature = catalog.features.iter().find(|f| f.id == grant.feature)?;
-    let o = &grant.overrides;
-    Some(LicenseFeature {
-        id: 0,
-        feature: feature.id,
-        max_consumption: int_of(o, "max_consumption").unwrap_or(feature.max_consumption),
-        total_consumptions: int_of(o, "total_consumptions").unwrap_or(0),
-        expiry_date: text_of(o, "expiry_date"),
-        allow_overages: bool_of(o, "allow_overages", feature.allow_overages),
-        max_overages: int_of(o, "max_overages").unwrap_or(feature.max_overages),
-        reset_consumption: bool_of(o, "reset_consumption", feature.reset_consumption),
-        consumption_period: text_of(o, "consumption_period").or_else(|| feature.consumption_period.clone()),
-        metadata: o.get("metadata").and_then(Value::as_object).cloned().unwrap_or_else(|| feature.metadata.clone()),
-        is_floating: bool_of(o, "is_floating", false),
-        is_floating_cloud: bool_of(o, "is_floating_cloud", false),
-        floating_users: int_of(o, "floating_users").unwrap_or(0),
-        floating_timeout: int_of(o, "floating_timeout"),
-    })
+    let mut granted = LicenseFeature::new(0, feature);
+    granted.apply(&grant.overrides);
+    Some(granted)
 }
 
 /// One key may appear once per product in an order (bundle members share their parent's key

@@ -241,6 +241,36 @@ impl Store {
         }
     }
 
+    /// BatchGetItem in chunks of 100 (strongly consistent), resubmitting unprocessed keys with
+    /// backoff. Missing items are simply absent from the answer.
+    async fn batch_get(&self, keys: Vec<(String, String)>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<Item> = chunk
+                .iter()
+                .map(|(pk, sk)| HashMap::from([(keys::PK.to_string(), s(pk)), (keys::SK.to_string(), s(sk))]))
+                .collect();
+            let mut round = 0;
+            while !pending.is_empty() {
+                if round > 10 {
+                    return Err(StoreError::Aws("BatchGetItem kept returning unprocessed keys".into()));
+                }
+                backoff(round).await;
+                round += 1;
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let out =
+                    self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(aws)?;
+                found.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+            }
+        }
+        Ok(found)
+    }
+
     /// BatchWriteItem in chunks of 25, resubmitting unprocessed items with backoff.
     async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         for chunk in requests.chunks(25) {
@@ -358,50 +388,27 @@ impl<'a> TenantStore<'a> {
         self.store.batch_write(requests).await
     }
 
+    /// The entities with these ids that exist (BatchGetItem, strongly consistent), in no
+    /// particular order.
+    pub async fn get_many<E: Entity>(&self, ids: &[Id]) -> Result<Vec<E>, StoreError> {
+        let mut unique: Vec<Id> = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let keys = unique.iter().map(|id| E::primary_key(self.company, *id)).collect();
+        let items = self.store.batch_get(keys).await?;
+        items.into_iter().map(from_item).collect()
+    }
+
     /// Which of `values` are already held for `kind` within `scope`.
     pub async fn taken(&self, kind: &str, scope: &str, values: &[String]) -> Result<HashSet<String>, StoreError> {
-        let mut taken = HashSet::new();
-        for chunk in values.chunks(100) {
-            let mut pending: Vec<Item> = chunk
-                .iter()
-                .map(|v| {
-                    HashMap::from([
-                        (keys::PK.to_string(), s(keys::unique_pk(self.company, kind, scope, v))),
-                        (keys::SK.to_string(), s(keys::UNIQUE_SK)),
-                    ])
-                })
-                .collect();
-            let mut round = 0;
-            while !pending.is_empty() {
-                backoff(round).await;
-                round += 1;
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let out = self
-                    .store
-                    .client
-                    .batch_get_item()
-                    .request_items(self.store.table(), request)
-                    .send()
-                    .await
-                    .map_err(aws)?;
-                for item in out.responses.unwrap_or_default().remove(self.store.table()).unwrap_or_default() {
-                    if let Some(pk) = item.get(keys::PK).and_then(|v| v.as_s().ok()) {
-                        let prefix = keys::unique_pk(self.company, kind, scope, "");
-                        taken.insert(pk.trim_start_matches(&prefix).to_string());
-                    }
-                }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(self.store.table()))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-            }
-        }
-        Ok(taken)
+        let prefix = keys::unique_pk(self.company, kind, scope, "");
+        let keys = values.iter().map(|v| (keys::unique_pk(self.company, kind, scope, v), keys::UNIQUE_SK.into())).collect();
+        let items = self.store.batch_get(keys).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| item.get(keys::PK).and_then(|v| v.as_s().ok()))
+            .map(|pk| pk.trim_start_matches(&prefix).to_string())
+            .collect())
     }
 
     /// A transaction over this company's items.

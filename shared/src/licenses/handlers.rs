@@ -1,0 +1,176 @@
+//! The license endpoints, one handler per Lambda: retrieve, list, update_features.
+
+use std::collections::HashMap;
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use super::list::{canonical_pairs, parse_query, plan, read_path, LicenseCtx};
+use super::{License, LicenseFeature, RenderCtx};
+use crate::app::{respond, route, App};
+use crate::auth::Principal;
+use crate::catalog::templates::MAX_FEATURES;
+use crate::catalog::{Catalog, Customer};
+use crate::error::{ApiError, FieldErrors};
+use crate::ids::{Id, IdGenerator};
+use crate::input::Input;
+use crate::license_props::{self, FEATURE_OVERRIDES};
+use crate::listing::page_body;
+use crate::orders::Order;
+use crate::store::TenantStore;
+
+/// The license, if it exists in this company, its order committed it, and the manager may see
+/// its product.
+async fn visible_license(store: TenantStore<'_>, principal: &Principal, id: Id) -> Result<License, ApiError> {
+    let license = store.get::<License>(id).await?.ok_or(ApiError::NotFound)?;
+    if !principal.can_access(license.product) {
+        return Err(ApiError::NotFound);
+    }
+    if license.attempt.is_some() {
+        let order = store.get::<Order>(license.order).await?;
+        if !order.is_some_and(|o| o.shows(&license)) {
+            return Err(ApiError::NotFound);
+        }
+    }
+    Ok(license)
+}
+
+/// Customers by id (those that exist).
+async fn customers_of(store: TenantStore<'_>, ids: impl Iterator<Item = Id>) -> Result<HashMap<Id, Customer>, ApiError> {
+    let ids: Vec<Id> = ids.collect();
+    Ok(store.get_many::<Customer>(&ids).await?.into_iter().map(|c| (c.id, c)).collect())
+}
+
+async fn render_one(store: TenantStore<'_>, license: &License) -> Result<Value, ApiError> {
+    let catalog = Catalog::load(store).await?;
+    let customers = customers_of(store, license.customer.into_iter()).await?;
+    Ok(license.render(&RenderCtx { company: store.company(), catalog: &catalog, customers: &customers }))
+}
+
+/// `GET /api/v1/licenses/{id}/`: the license item (one read), the catalog and its customer.
+pub async fn get_license_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let routed = route(app, &req, &["licenses", "{id}"], Method::GET).await?;
+        let store = app.store.tenant(routed.principal.company);
+        let license = visible_license(store, &routed.principal, routed.id.ok_or(ApiError::NotFound)?).await?;
+        Ok(crate::http::ok(&render_one(store, &license).await?))
+    })
+    .await
+}
+
+/// `GET /api/v1/licenses/`: see `list` for the access paths.
+pub async fn list_licenses_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let routed = route(app, &req, &["licenses"], Method::GET).await?;
+        let principal = &routed.principal;
+        let store = app.store.tenant(principal.company);
+        let pairs = canonical_pairs(crate::http::query_pairs(&req));
+        let query = parse_query(&pairs)?;
+        let catalog = Catalog::load(store).await?;
+        let path = plan(&query, principal, &catalog, OffsetDateTime::now_utc());
+        let mut licenses = read_path(store, &path).await?;
+        licenses.retain(|l| principal.can_access(l.product));
+
+        // Orders: for staged licenses (visibility) and for the order-account filters.
+        let mut ctx = LicenseCtx { company: principal.company, catalog, customers: HashMap::new(), orders: HashMap::new() };
+        let needs_orders = query.uses("order__customer_account");
+        let order_ids: Vec<Id> =
+            licenses.iter().filter(|l| needs_orders || l.attempt.is_some()).map(|l| l.order).collect();
+        if !order_ids.is_empty() {
+            ctx.orders = store.get_many::<Order>(&order_ids).await?.into_iter().map(|o| (o.id, o)).collect();
+        }
+        licenses.retain(|l| l.attempt.is_none() || ctx.orders.get(&l.order).is_some_and(|o| o.shows(l)));
+        if query.uses("customer__") {
+            ctx.customers = customers_of(store, licenses.iter().filter_map(|l| l.customer)).await?;
+        }
+
+        let (count, page) = query.apply(&licenses, &ctx);
+        let missing: Vec<Id> =
+            page.iter().filter_map(|l| l.customer).filter(|id| !ctx.customers.contains_key(id)).collect();
+        ctx.customers.extend(customers_of(store, missing.into_iter()).await?);
+        let render = RenderCtx { company: principal.company, catalog: &ctx.catalog, customers: &ctx.customers };
+        let results = page.into_iter().map(|l| l.render(&render)).collect();
+        Ok(crate::http::ok(&page_body(&req, count, query.limit, query.offset, results)))
+    })
+    .await
+}
+
+/// `POST /api/v1/licenses/{id}/update_features/` (seed 003): the listed features are created or
+/// updated, the others removed, in one conditional write of the license item.
+pub async fn update_features_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let routed = route(app, &req, &["licenses", "{id}", "update_features"], Method::POST).await?;
+        let store = app.store.tenant(routed.principal.company);
+        let license = visible_license(store, &routed.principal, routed.id.ok_or(ApiError::NotFound)?).await?;
+        let body = crate::http::json_object(&req)?;
+        let catalog = Catalog::load(store).await?;
+        let ids = app.ids().await?;
+        let mut updated = license.clone();
+        updated.features = replace_features(&body, &license, &catalog, ids)?;
+        updated.updated_at = OffsetDateTime::now_utc();
+        let mut tx = store.transaction();
+        tx.replace(&license, &updated)?;
+        tx.commit().await?;
+        let customers = customers_of(store, updated.customer.into_iter()).await?;
+        let render = RenderCtx { company: store.company(), catalog: &catalog, customers: &customers };
+        Ok(crate::http::ok(&updated.render(&render)))
+    })
+    .await
+}
+
+/// The license's features after an update_features body (API.md §5). Pure but for new ids.
+pub fn replace_features(
+    body: &Map<String, Value>,
+    license: &License,
+    catalog: &Catalog,
+    ids: &IdGenerator,
+) -> Result<Vec<LicenseFeature>, ApiError> {
+    let mut errors = FieldErrors::default();
+    let mut input = Input::new(body, &mut errors);
+    if !input.has("product_features") {
+        input.error("product_features", crate::input::REQUIRED);
+    }
+    let entries = input.list("product_features", MAX_FEATURES).cloned().unwrap_or_default();
+    let mut features: Vec<LicenseFeature> = Vec::with_capacity(entries.len());
+    for (path, entry) in input.objects("product_features", &entries) {
+        let mut child = input.child(entry, &path);
+        let Some(feature) = feature_named(&mut child, license.product, catalog) else { continue };
+        if features.iter().any(|f| f.feature == feature.id) {
+            child.error("product_feature", "Listed twice.");
+            continue;
+        }
+        let overrides = license_props::read(&mut child, FEATURE_OVERRIDES);
+        let mut updated = match license.features.iter().find(|f| f.feature == feature.id) {
+            Some(current) => current.clone(),
+            None => LicenseFeature::new(ids.next_id(), feature),
+        };
+        updated.apply(&overrides);
+        features.push(updated);
+    }
+    errors.into_result()?;
+    Ok(features)
+}
+
+/// `product_feature`: a code of the license's product (first), or a feature id (an integer or
+/// a string of digits) of that product.
+fn feature_named<'c>(input: &mut Input, product: Id, catalog: &'c Catalog) -> Option<&'c crate::catalog::Feature> {
+    let of_product = || catalog.features.iter().filter(move |f| f.product == product);
+    let found = match input.raw("product_feature") {
+        None | Some(Value::Null) => {
+            input.error("product_feature", crate::input::REQUIRED);
+            return None;
+        }
+        Some(Value::String(name)) => of_product()
+            .find(|f| f.code == *name)
+            .or_else(|| crate::input::parse_int(name).and_then(|id| of_product().find(|f| f.id as i64 == id))),
+        Some(Value::Number(n)) => n.as_i64().and_then(|id| of_product().find(|f| f.id as i64 == id)),
+        Some(_) => None,
+    };
+    if found.is_none() {
+        let given = input.raw("product_feature").map(|v| v.to_string()).unwrap_or_default();
+        input.error("product_feature", format!("Unknown feature {given} for this license's product."));
+    }
+    found
+}
