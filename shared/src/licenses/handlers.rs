@@ -38,7 +38,10 @@ async fn visible_license(store: TenantStore<'_>, principal: &Principal, id: Id) 
 }
 
 /// Customers by id (those that exist).
-async fn customers_of(store: TenantStore<'_>, ids: impl Iterator<Item = Id>) -> Result<HashMap<Id, Customer>, ApiError> {
+async fn customers_of(
+    store: TenantStore<'_>,
+    ids: impl Iterator<Item = Id>,
+) -> Result<HashMap<Id, Customer>, ApiError> {
     let ids: Vec<Id> = ids.collect();
     Ok(store.get_many::<Customer>(&ids).await?.into_iter().map(|c| (c.id, c)).collect())
 }
@@ -74,7 +77,8 @@ pub async fn list_licenses_handler(app: &App, req: Request) -> Response<Body> {
         licenses.retain(|l| principal.can_access(l.product));
 
         // Orders: for staged licenses (visibility) and for the order-account filters.
-        let mut ctx = LicenseCtx { company: principal.company, catalog, customers: HashMap::new(), orders: HashMap::new() };
+        let mut ctx =
+            LicenseCtx { company: principal.company, catalog, customers: HashMap::new(), orders: HashMap::new() };
         let needs_orders = query.uses("order__customer_account");
         let order_ids: Vec<Id> =
             licenses.iter().filter(|l| needs_orders || l.attempt.is_some()).map(|l| l.order).collect();

@@ -82,7 +82,11 @@ static FILTERS: LazyLock<Vec<FilterSpec<License, LicenseCtx>>> = LazyLock::new(|
         ("order__store_id", |l, _| (&l.order_store_id).into()),
         ("customer__email", |l, c| text(c.customer(l).map(|c| c.email.as_str()))),
         ("license_template__code", |l, c| {
-            text(l.license_template.and_then(|t| c.catalog.templates.iter().find(|x| x.id == t)).map(|t| t.code.as_str()))
+            text(
+                l.license_template
+                    .and_then(|t| c.catalog.templates.iter().find(|x| x.id == t))
+                    .map(|t| t.code.as_str()),
+            )
         }),
         ("license_users__true_email", |l, _| many(l.users.iter().map(|u| u.email.as_str()))),
         ("manager__true_email", |l, _| many(l.users.iter().filter(|u| u.is_manager).map(|u| u.email.as_str()))),
@@ -121,7 +125,9 @@ static FILTERS: LazyLock<Vec<FilterSpec<License, LicenseCtx>>> = LazyLock::new(|
     });
     add("order__customer_account", IntExact, |l, c| c.orders.get(&l.order).and_then(|o| o.customer_account).into());
     add("product__id", IntExact, |l, _| l.product.into());
-    add("product_features__id", IntExact, |l, _| FieldValue::Many(l.features.iter().map(|f| f.feature.into()).collect()));
+    add("product_features__id", IntExact, |l, _| {
+        FieldValue::Many(l.features.iter().map(|f| f.feature.into()).collect())
+    });
     add("license_users__id", IntExact, |l, _| FieldValue::Many(l.users.iter().map(|u| u.id.into()).collect()));
     add("license_template__id", IntExact, |l, _| l.license_template.into());
     add("company", IntExact, |_, c| c.company.into());
@@ -344,7 +350,9 @@ pub async fn read_path(store: TenantStore<'_>, path: &AccessPath) -> Result<Vec<
         AccessPath::StoreId(store_id) => {
             let claim = Order::store_id_claim(store_id);
             match store.unique_owner(claim.kind, &claim.scope, &claim.value).await? {
-                Some(order) => store.query_index(keys::LICENSES_BY_ORDER, keys::licenses_by_order(company, order)).await?,
+                Some(order) => {
+                    store.query_index(keys::LICENSES_BY_ORDER, keys::licenses_by_order(company, order)).await?
+                }
                 None => Vec::new(),
             }
         }
@@ -354,7 +362,9 @@ pub async fn read_path(store: TenantStore<'_>, path: &AccessPath) -> Result<Vec<
         AccessPath::CustomerEmail(email) => {
             let claim = Customer::email_key(email);
             match store.unique_owner(claim.kind, &claim.scope, &claim.value).await? {
-                Some(id) => store.query_index(keys::LICENSES_BY_CUSTOMER, keys::licenses_by_customer(company, id)).await?,
+                Some(id) => {
+                    store.query_index(keys::LICENSES_BY_CUSTOMER, keys::licenses_by_customer(company, id)).await?
+                }
                 None => Vec::new(),
             }
         }
@@ -362,7 +372,9 @@ pub async fn read_path(store: TenantStore<'_>, path: &AccessPath) -> Result<Vec<
             let mut all = Vec::new();
             for product in products {
                 all.extend(
-                    store.query_index::<License>(keys::LICENSES_BY_PRODUCT, keys::licenses_by_product(company, *product)).await?,
+                    store
+                        .query_index::<License>(keys::LICENSES_BY_PRODUCT, keys::licenses_by_product(company, *product))
+                        .await?,
                 );
             }
             all
@@ -371,7 +383,9 @@ pub async fn read_path(store: TenantStore<'_>, path: &AccessPath) -> Result<Vec<
             let mut all = Vec::new();
             for month in months(*from, *to) {
                 all.extend(
-                    store.query_index::<License>(keys::LICENSES_BY_MONTH, keys::licenses_by_month(company, month)).await?,
+                    store
+                        .query_index::<License>(keys::LICENSES_BY_MONTH, keys::licenses_by_month(company, month))
+                        .await?,
                 );
             }
             all
@@ -461,30 +475,89 @@ mod tests {
     #[test]
     fn every_filter_of_the_contract_parses() {
         for param in [
-            "license_key", "active", "order__store_id", "order__customer_account", "order__customer_account__name",
-            "order__customer_account__code", "customer__id", "customer__email", "customer__account",
-            "customer__account__name", "customer__account__code", "customer__account__description",
-            "customer__account__phone", "customer__account__address", "customer__account__email",
-            "customer__account__reference", "product__id", "product__short_code", "product_features__id",
-            "product__authorization_method", "license_users__id", "license_users__true_email", "devices__hostname",
-            "devices__hardware_id", "devices__os", "subscription_id", "license_template__id", "license_template__code",
-            "license_user_group", "license_key__icontains", "order__store_id__icontains",
-            "order__customer_account__name__icontains", "order__customer_account__code__icontains",
-            "customer__email__icontains", "customer__company_name__icontains", "customer__name__icontains",
-            "customer__reference__icontains", "customer__account__name__icontains", "customer__account__code__icontains",
-            "customer__account__description__icontains", "customer__account__phone__icontains",
-            "customer__account__address__icontains", "customer__account__email__icontains",
-            "customer__account__reference__icontains", "product__product_name__icontains",
-            "license_users__true_email__icontains", "devices__hostname__icontains", "devices__hardware_id__icontains",
-            "devices__os__icontains", "license_template__code__icontains", "note__icontains", "license_key__startswith",
-            "order__store_id__startswith", "license_key__isnull", "company", "manager__true_email",
-            "manager__true_email__icontains", "product__short_code__in", "customer__label__in", "enabled",
-            "is_any_floating", "is_air_gapped", "is_bundle", "bundle_license__isnull", "is_trial",
-            "has_max_consumptions", "is_hardware_key_auth", "customer__account__isnull", "id__in",
-            "validity_period__gt", "time_activated__date__lte", "updated_at__lt", "created_at__date__gte",
-            "customer_id", "customer_email", "customer_email__icontains", "customer_company_name__icontains",
-            "customer_name__icontains", "product_id", "product_short_code", "product_short_code__in",
-            "product_name__icontains", "license_template_id",
+            "license_key",
+            "active",
+            "order__store_id",
+            "order__customer_account",
+            "order__customer_account__name",
+            "order__customer_account__code",
+            "customer__id",
+            "customer__email",
+            "customer__account",
+            "customer__account__name",
+            "customer__account__code",
+            "customer__account__description",
+            "customer__account__phone",
+            "customer__account__address",
+            "customer__account__email",
+            "customer__account__reference",
+            "product__id",
+            "product__short_code",
+            "product_features__id",
+            "product__authorization_method",
+            "license_users__id",
+            "license_users__true_email",
+            "devices__hostname",
+            "devices__hardware_id",
+            "devices__os",
+            "subscription_id",
+            "license_template__id",
+            "license_template__code",
+            "license_user_group",
+            "license_key__icontains",
+            "order__store_id__icontains",
+            "order__customer_account__name__icontains",
+            "order__customer_account__code__icontains",
+            "customer__email__icontains",
+            "customer__company_name__icontains",
+            "customer__name__icontains",
+            "customer__reference__icontains",
+            "customer__account__name__icontains",
+            "customer__account__code__icontains",
+            "customer__account__description__icontains",
+            "customer__account__phone__icontains",
+            "customer__account__address__icontains",
+            "customer__account__email__icontains",
+            "customer__account__reference__icontains",
+            "product__product_name__icontains",
+            "license_users__true_email__icontains",
+            "devices__hostname__icontains",
+            "devices__hardware_id__icontains",
+            "devices__os__icontains",
+            "license_template__code__icontains",
+            "note__icontains",
+            "license_key__startswith",
+            "order__store_id__startswith",
+            "license_key__isnull",
+            "company",
+            "manager__true_email",
+            "manager__true_email__icontains",
+            "product__short_code__in",
+            "customer__label__in",
+            "enabled",
+            "is_any_floating",
+            "is_air_gapped",
+            "is_bundle",
+            "bundle_license__isnull",
+            "is_trial",
+            "has_max_consumptions",
+            "is_hardware_key_auth",
+            "customer__account__isnull",
+            "id__in",
+            "validity_period__gt",
+            "time_activated__date__lte",
+            "updated_at__lt",
+            "created_at__date__gte",
+            "customer_id",
+            "customer_email",
+            "customer_email__icontains",
+            "customer_company_name__icontains",
+            "customer_name__icontains",
+            "product_id",
+            "product_short_code",
+            "product_short_code__in",
+            "product_name__icontains",
+            "license_template_id",
         ] {
             let value = match param {
                 p if p.ends_with("__in") => "1",

@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
 use crate::catalog::{Catalog, Customer, Feature};
-use crate::license_props::Props;
 use crate::ids::Id;
+use crate::license_props::Props;
 use crate::store::{keys, Entity, IndexKey, UniqueKey};
 use crate::timefmt::{format_time, rfc3339, rfc3339_option};
 

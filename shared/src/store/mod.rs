@@ -262,10 +262,10 @@ impl Store {
                     .consistent_read(true)
                     .build()
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let out =
-                    self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(aws)?;
+                let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(aws)?;
                 found.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
-                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+                pending =
+                    out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
             }
         }
         Ok(found)
@@ -402,7 +402,8 @@ impl<'a> TenantStore<'a> {
     /// Which of `values` are already held for `kind` within `scope`.
     pub async fn taken(&self, kind: &str, scope: &str, values: &[String]) -> Result<HashSet<String>, StoreError> {
         let prefix = keys::unique_pk(self.company, kind, scope, "");
-        let keys = values.iter().map(|v| (keys::unique_pk(self.company, kind, scope, v), keys::UNIQUE_SK.into())).collect();
+        let keys =
+            values.iter().map(|v| (keys::unique_pk(self.company, kind, scope, v), keys::UNIQUE_SK.into())).collect();
         let items = self.store.batch_get(keys).await?;
         Ok(items
             .iter()
