@@ -54,7 +54,8 @@ async fn main() {
     let total: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(100_000);
     let sdk = aws_config::load_from_env().await;
     let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "licensing-bench".into());
-    let names = provision::StackNames { table: table.clone(), bucket: format!("{table}-imports"), queue: table.clone() };
+    let names =
+        provision::StackNames { table: table.clone(), bucket: format!("{table}-imports"), queue: table.clone() };
     provision::create_stack(&sdk, &names).await.expect("create the stack");
     let counter = CountRequests::default();
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
@@ -89,7 +90,8 @@ async fn main() {
         let id = order["order_items"][0]["licenses"][0]["id"].as_u64().unwrap();
         store.get::<License>(id).await.unwrap().unwrap()
     };
-    let products: Vec<u64> = Catalog::load(app.store.tenant(company)).await.unwrap().products.iter().map(|p| p.id).collect();
+    let products: Vec<u64> =
+        Catalog::load(app.store.tenant(company)).await.unwrap().products.iter().map(|p| p.id).collect();
 
     // Bulk load: the template license with distinct ids and keys, two products, 1,000 customer
     // ids, orders of 10, a rare note and one license in ten disabled.
@@ -124,7 +126,14 @@ async fn main() {
         ("order store id", "order__store_id=bench-order".to_string()),
         ("customer id", "customer__id=1000042".to_string()),
         ("product id", format!("product__id={}", products[1])),
-        ("created this month", format!("created_at__gte={}-{:02}-01", OffsetDateTime::now_utc().year(), OffsetDateTime::now_utc().month() as u8)),
+        (
+            "created this month",
+            format!(
+                "created_at__gte={}-{:02}-01",
+                OffsetDateTime::now_utc().year(),
+                OffsetDateTime::now_utc().month() as u8
+            ),
+        ),
         ("non-indexed (note)", "note__icontains=needle".to_string()),
     ];
     println!("| access path | query | page ms | items read | matches | DynamoDB requests |");
@@ -152,7 +161,8 @@ async fn main() {
 
     // The evaluator alone: every loaded license through three filters, on one core.
     // (1% carry the note, 90% are enabled: about 0.9% match.)
-    let pairs = canonical_pairs(form_urlencoded_pairs("note__icontains=needle&enabled=true&product__short_code__in=app,cli"));
+    let pairs =
+        canonical_pairs(form_urlencoded_pairs("note__icontains=needle&enabled=true&product__short_code__in=app,cli"));
     let query = parse_query(&pairs).unwrap();
     let ctx = LicenseCtx { company, catalog, customers: HashMap::new(), orders: HashMap::new() };
     let started = Instant::now();
@@ -167,9 +177,5 @@ async fn main() {
 }
 
 fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    query.split('&').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }

@@ -12,6 +12,7 @@ pub mod duration;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod imports;
 pub mod input;
 pub mod license_props;
 pub mod licenses;

@@ -165,6 +165,10 @@ pub async fn list_orders_handler(app: &App, req: Request) -> Response<Body> {
         // Scoping needs each order's products, which its items name.
         candidates.retain(|o| o.items.iter().any(|i| routed.principal.can_access(i.product)));
         let (count, page) = query.apply(&candidates, &ctx);
+        // The page's customers in one batch read; order_view finds them there.
+        let wanted: Vec<Id> =
+            page.iter().filter_map(|o| o.customer).filter(|id| !ctx.customers.contains_key(id)).collect();
+        ctx.customers.extend(store.get_many::<Customer>(&wanted).await?.into_iter().map(|c| (c.id, c)));
         for order in page {
             views.push(order_view(store, order, &routed.principal, &mut ctx).await?);
         }

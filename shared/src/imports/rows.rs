@@ -1,0 +1,267 @@
+//! The CSV format of imports: its header row checked at once, and each data row mapped into
+//! the vocabulary of `create_order` (an order, its customer, one license of one product), so a
+//! row is validated and written by the order code itself. Errors that code reports under a
+//! JSON path are mapped back to the CSV column they came from.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::input::parse_bool;
+
+pub const REQUIRED_HEADERS: [&str; 2] = ["license__license_key", "product__short_code"];
+
+/// Every header the vendor documents, plus `customer__email` and `customer__first_name`.
+pub const HEADERS: &[&str] = &[
+    "license__license_key",
+    "product__short_code",
+    "customer__email",
+    "customer__first_name",
+    "customer__last_name",
+    "customer__company_name",
+    "customer__phone",
+    "customer__reference",
+    "customer__address",
+    "customer__postcode",
+    "customer__state",
+    "customer__city",
+    "customer__country",
+    "order__store_id",
+    "order__type",
+    "order__is_test",
+    "order__is_trial",
+    "order__download_id",
+    "order__language",
+    "order__campaign_params",
+    "license__enabled",
+    "license__max_activations",
+    "license__allow_unlimited_activations",
+    "license__validity_period",
+    "license__valid_duration",
+    "license__license_type",
+    "license__enable_maintenance_period",
+    "license__maintenance_period",
+    "license__maintenance_duration",
+    "license__is_trial",
+    "license__max_consumptions",
+    "license__subscription_id",
+    "license__prevent_vm",
+    "license__allow_overages",
+    "license__max_overages",
+    "license__reset_consumption",
+    "license__consumption_period",
+    "license__trial_days",
+    "license__is_floating",
+    "license__is_floating_cloud",
+    "license__floating_users",
+    "license__note",
+    "license__max_license_users",
+    "license__floating_timeout",
+];
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The header row of a CSV file (a UTF-8 byte-order mark is skipped). `head` needs only to
+/// hold the first line. Any problem is a 400 on `file`, as nothing may be queued then.
+pub fn read_header(head: &[u8]) -> Result<Vec<String>, ApiError> {
+    let invalid = |message: String| ApiError::field("file", message);
+    let head = head.strip_prefix(BOM).unwrap_or(head);
+    if head.iter().all(u8::is_ascii_whitespace) {
+        return Err(invalid("The file is empty.".into()));
+    }
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(head);
+    let mut record = csv::ByteRecord::new();
+    match reader.read_byte_record(&mut record) {
+        Ok(true) => {}
+        Ok(false) => return Err(invalid("The file is empty.".into())),
+        Err(err) => return Err(invalid(format!("The header row is not valid CSV: {err}"))),
+    }
+    let mut headers = Vec::with_capacity(record.len());
+    for field in record.iter() {
+        let text = std::str::from_utf8(field).map_err(|_| invalid("The file is not UTF-8 text.".into()))?;
+        headers.push(text.trim().to_string());
+    }
+    let missing: Vec<&str> = REQUIRED_HEADERS.iter().copied().filter(|h| !headers.iter().any(|x| x == h)).collect();
+    if !missing.is_empty() {
+        return Err(invalid(format!("Missing required headers: {}.", missing.join(", "))));
+    }
+    let unknown: Vec<&str> = headers.iter().map(String::as_str).filter(|h| !HEADERS.contains(h)).collect();
+    if !unknown.is_empty() {
+        return Err(invalid(format!("Unknown headers: {}.", unknown.join(", "))));
+    }
+    if let Some(twice) = headers.iter().enumerate().find(|(i, h)| headers[..*i].contains(h)).map(|(_, h)| h) {
+        return Err(invalid(format!("Header {twice} appears twice.")));
+    }
+    Ok(headers)
+}
+
+/// One data row in `create_order` terms.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MappedRow {
+    /// `order__store_id`; rows without one share the import's own order.
+    pub store_id: Option<String>,
+    /// Order-level fields (`order_type`, `is_test`, …) as a create_order body gives them.
+    pub order: Map<String, Value>,
+    /// The customer object, when the row has any customer column.
+    pub customer: Option<Map<String, Value>>,
+    pub product_code: String,
+    /// The license object (`key`, `max_activations`, …), values as the CSV gave them.
+    pub license: Map<String, Value>,
+    /// `license__enabled`, which orders do not take: applied after the license is resolved.
+    pub enabled: Option<bool>,
+}
+
+/// Per-column problems of one row.
+pub type RowErrors = BTreeMap<String, Vec<String>>;
+
+/// Maps a data row. An empty cell means "not given", except for the license key and the
+/// product code, which every row needs.
+pub fn map_row(headers: &[String], record: &csv::StringRecord) -> Result<MappedRow, RowErrors> {
+    let mut row = MappedRow::default();
+    let mut errors = RowErrors::new();
+    for (header, cell) in headers.iter().zip(record.iter()) {
+        let cell = cell.trim();
+        if cell.is_empty() {
+            continue;
+        }
+        let value = Value::String(cell.to_string());
+        match header.as_str() {
+            "license__license_key" => {
+                row.license.insert("key".into(), value);
+            }
+            "product__short_code" => row.product_code = cell.to_string(),
+            "license__enabled" => match parse_bool(cell) {
+                Some(enabled) => row.enabled = Some(enabled),
+                None => errors.entry(header.clone()).or_default().push("Must be a valid boolean.".into()),
+            },
+            "order__store_id" => row.store_id = Some(cell.to_string()),
+            "order__type" => {
+                row.order.insert("order_type".into(), value);
+            }
+            other => {
+                if let Some(field) = other.strip_prefix("license__") {
+                    row.license.insert(field.into(), value);
+                } else if let Some(field) = other.strip_prefix("customer__") {
+                    row.customer.get_or_insert_with(Map::new).insert(field.into(), value);
+                } else if let Some(field) = other.strip_prefix("order__") {
+                    row.order.insert(field.into(), value);
+                }
+            }
+        }
+    }
+    for (required, present) in [
+        ("license__license_key", row.license.contains_key("key")),
+        ("product__short_code", !row.product_code.is_empty()),
+    ] {
+        if !present {
+            errors.entry(required.into()).or_default().push("This field is required.".into());
+        }
+    }
+    if errors.is_empty() {
+        Ok(row)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The CSV column an error of the order code belongs to (`items.0.licenses.0.max_activations`
+/// → `license__max_activations`, `customer.email` → `customer__email`, `id` → `order__store_id`).
+pub fn column_of(path: &str) -> String {
+    let parts: Vec<&str> = path.split('.').collect();
+    match parts.as_slice() {
+        ["items", _, "licenses", _, "key", ..] => "license__license_key".into(),
+        ["items", _, "licenses", _, field, ..] => format!("license__{field}"),
+        ["items", _, "product_code", ..] | ["items", ..] => "product__short_code".into(),
+        ["customer", field, ..] => format!("customer__{field}"),
+        ["id", ..] => "order__store_id".into(),
+        ["order_type", ..] => "order__type".into(),
+        [field, ..] => format!("order__{field}"),
+        [] => "file".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../../tests/fixtures/licenses-sample.csv");
+
+    fn rows(text: &str) -> (Vec<String>, Vec<Result<MappedRow, RowErrors>>) {
+        let headers = read_header(text.as_bytes()).unwrap();
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
+        let mapped = reader.records().map(|r| map_row(&headers, &r.unwrap())).collect();
+        (headers, mapped)
+    }
+
+    #[test]
+    fn the_sample_file_maps_every_header() {
+        let (headers, mapped) = rows(SAMPLE);
+        assert_eq!(headers.len(), HEADERS.len());
+        assert_eq!(mapped.len(), 5);
+        let first = mapped[0].as_ref().unwrap();
+        assert_eq!(first.product_code, "mch");
+        assert_eq!(first.license["key"], "AAAA-BBBB-CCCC-0001");
+        assert_eq!(first.license["max_activations"], "3");
+        assert_eq!(first.license["license_type"], "perpetual");
+        assert_eq!(first.license["note"], "imported, \"legacy\" customer");
+        assert_eq!(first.enabled, Some(true));
+        assert_eq!(first.store_id.as_deref(), Some("web-1001"));
+        assert_eq!(first.order["order_type"], "normal");
+        assert_eq!(first.order["is_test"], "false");
+        let customer = first.customer.as_ref().unwrap();
+        assert_eq!(
+            (customer["email"].as_str(), customer["company_name"].as_str()),
+            (Some("ana@example.com"), Some("Horvat d.o.o."))
+        );
+        let fourth = mapped[3].as_ref().unwrap();
+        assert_eq!(fourth.license["note"], "multi-line\nnote");
+        assert_eq!(fourth.customer, None, "no customer column filled");
+        assert_eq!(fourth.store_id, None);
+    }
+
+    #[test]
+    fn headers_are_checked() {
+        assert!(read_header(b"").is_err());
+        assert!(read_header(b"  \r\n").is_err());
+        assert!(read_header(b"\xEF\xBB\xBFlicense__license_key,product__short_code\r\nK,p\r\n").is_ok());
+        for bad in [
+            "license__license_key\n",
+            "product__short_code,customer__email\n",
+            "license__license_key,product__short_code,license__colour\n",
+            "license__license_key,product__short_code,license__license_key\n",
+        ] {
+            let err = read_header(bad.as_bytes()).unwrap_err();
+            assert_eq!(err.status(), 400, "{bad}");
+            assert!(err.body().get("file").is_some());
+        }
+        assert!(read_header(b"license__license_key,product__short_code,\xff\n").is_err());
+    }
+
+    #[test]
+    fn rows_need_a_key_and_a_product() {
+        let (_, mapped) =
+            rows("license__license_key,product__short_code,license__enabled\r\n,app,yes\r\nK-1,,\r\nK-2,app,0\r\n");
+        let errors = mapped[0].as_ref().unwrap_err();
+        assert_eq!(errors.keys().collect::<Vec<_>>(), ["license__enabled", "license__license_key"]);
+        assert_eq!(mapped[1].as_ref().unwrap_err().keys().collect::<Vec<_>>(), ["product__short_code"]);
+        assert_eq!(mapped[2].as_ref().unwrap().enabled, Some(false));
+    }
+
+    #[test]
+    fn order_errors_map_back_to_columns() {
+        for (path, column) in [
+            ("items.0.licenses.0.max_activations", "license__max_activations"),
+            ("items.0.licenses.0.key", "license__license_key"),
+            ("items.0.licenses.0.product_features.1", "license__product_features"),
+            ("items.0.product_code", "product__short_code"),
+            ("items", "product__short_code"),
+            ("customer.email", "customer__email"),
+            ("id", "order__store_id"),
+            ("order_type", "order__type"),
+            ("is_test", "order__is_test"),
+        ] {
+            assert_eq!(column_of(path), column, "{path}");
+        }
+    }
+}
