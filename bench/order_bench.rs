@@ -4,45 +4,14 @@
 //! usage (make bench starts moto): order_bench [RUNS]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
+use bench::CountRequests;
 use integration_tests::{dispatch, read, request};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
 use shared::config::Config;
 use shared::App;
-
-/// Counts requests by DynamoDB operation (the `X-Amz-Target` header).
-#[derive(Debug, Clone, Default)]
-struct CountRequests(Arc<Mutex<BTreeMap<String, u64>>>);
-
-impl Intercept for CountRequests {
-    fn name(&self) -> &'static str {
-        "CountRequests"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = context.request().headers().get("x-amz-target").unwrap_or("?");
-        let operation = target.rsplit('.').next().unwrap_or(target).to_string();
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()).entry(operation).or_default() += 1;
-        Ok(())
-    }
-}
-
-impl CountRequests {
-    fn take(&self) -> BTreeMap<String, u64> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]

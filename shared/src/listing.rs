@@ -371,7 +371,7 @@ pub fn page_body(req: &Request, count: usize, limit: usize, offset: usize, resul
         }
         format!("{base}?{}", query.finish())
     };
-    let next = (offset + limit < count).then(|| link(offset + limit));
+    let next = (offset.saturating_add(limit) < count).then(|| link(offset + limit));
     let previous = (offset > 0).then(|| link(offset.saturating_sub(limit)));
     json!({ "count": count, "next": next, "previous": previous, "results": results })
 }
@@ -494,5 +494,7 @@ mod tests {
         assert_eq!(body["previous"], "https://api.example.com/api/v1/customers/?email__icontains=x&limit=2");
         let last = page_body(&req, 4, 2, 2, vec![]);
         assert_eq!(last["next"], Value::Null);
+        let far = page_body(&req, 4, 2, usize::MAX, vec![]);
+        assert_eq!(far["next"], Value::Null, "no overflow on a huge offset");
     }
 }

@@ -5,6 +5,8 @@
 pub mod keys;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -120,11 +122,22 @@ struct Write {
 pub struct Store {
     client: Client,
     table: String,
+    /// Items returned by Queries and batch reads since the container started: the cost
+    /// measure of list access paths (benchmarks read its deltas).
+    items_read: Arc<AtomicU64>,
 }
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), items_read: Arc::default() }
+    }
+
+    pub fn items_read(&self) -> u64 {
+        self.items_read.load(Ordering::Relaxed)
+    }
+
+    fn count_read(&self, items: usize) {
+        self.items_read.fetch_add(items as u64, Ordering::Relaxed);
     }
 
     pub fn client(&self) -> &Client {
@@ -263,7 +276,9 @@ impl Store {
                     .build()
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(aws)?;
-                found.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+                let items = out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default();
+                self.count_read(items.len());
+                found.extend(items);
                 pending =
                     out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
             }
@@ -312,7 +327,9 @@ impl Store {
                 .send()
                 .await
                 .map_err(aws)?;
-            items.extend(out.items.unwrap_or_default());
+            let page = out.items.unwrap_or_default();
+            self.count_read(page.len());
+            items.extend(page);
             start = out.last_evaluated_key;
             if start.is_none() {
                 return Ok(items);
