@@ -199,6 +199,7 @@ async fn duplicate_keys_are_409_and_leave_nothing_behind() {
         "items": [{"product_code": "plain", "licenses": [{"key": "FREE-1"}, {"key": "TAKEN"}]}]});
     let (status, answer) = t.post(CREATE, &clash).await;
     assert_eq!(status, 409, "{answer}");
+    assert!(answer["detail"].as_str().unwrap().contains("\"TAKEN\""), "the message names the key: {answer}");
     let twice = json!({"id": "third", "items": [{"product_code": "plain", "licenses": [{"key": "X"}, {"key": "X"}]}]});
     assert_eq!(t.post(CREATE, &twice).await.0, 409);
 

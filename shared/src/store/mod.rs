@@ -511,7 +511,7 @@ impl Transaction<'_> {
         let marker = UniqueMarker { owner };
         let item =
             self.tenant.store.item_of(&marker, self.tenant.unique_pk(key), keys::UNIQUE_SK.into(), &[], "UNIQUE")?;
-        let message = format!("A {} with this {} already exists.", E::NAME, key.field);
+        let message = format!("A {} with this {} (\"{}\") already exists.", E::NAME, key.field, key.value);
         let conflict = if stale_on_conflict { StoreError::Stale(message) } else { StoreError::Conflict(message) };
         self.writes.push(self.tenant.store.put_new(item, conflict));
         Ok(())
