@@ -1,4 +1,5 @@
-//! What the benchmarks share: counting DynamoDB requests by operation.
+//! What the benchmarks share: a tenant in a fresh stack, and counting DynamoDB requests by
+//! operation.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -6,6 +7,37 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use shared::config::Config;
+use shared::ids::Id;
+use shared::App;
+
+/// The stack of `TABLE_NAME` (created if missing), an app whose DynamoDB requests are counted,
+/// and a new company with its admin key.
+pub struct BenchTenant {
+    pub app: App,
+    pub counter: CountRequests,
+    pub company: Id,
+    /// The `Authorization` header value.
+    pub auth: String,
+}
+
+impl BenchTenant {
+    pub async fn new() -> Self {
+        let sdk = aws_config::load_from_env().await;
+        let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "licensing-bench".into());
+        let names =
+            provision::StackNames { table: table.clone(), bucket: format!("{table}-imports"), queue: table.clone() };
+        provision::create_stack(&sdk, &names).await.expect("create the stack");
+        let counter = CountRequests::default();
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build(),
+        );
+        let app =
+            App::with_dynamodb(Config { table_name: table, import_bucket: None, import_queue_url: None }, dynamodb);
+        let (company, key) = provision::create_company(&app.store, "bench").await.expect("company");
+        BenchTenant { app, counter, company, auth: format!("Api-Key {key}") }
+    }
+}
 
 /// An SDK interceptor counting requests by DynamoDB operation (the `X-Amz-Target` header).
 #[derive(Debug, Clone, Default)]

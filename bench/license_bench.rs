@@ -7,32 +7,19 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use bench::CountRequests;
+use bench::BenchTenant;
 use integration_tests::{dispatch, read, request};
 use lambda_http::http::Method;
 use serde_json::json;
 use shared::catalog::Catalog;
-use shared::config::Config;
 use shared::licenses::list::{canonical_pairs, parse_query, LicenseCtx};
 use shared::licenses::License;
-use shared::App;
 use time::OffsetDateTime;
 
 #[tokio::main]
 async fn main() {
     let total: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(100_000);
-    let sdk = aws_config::load_from_env().await;
-    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "licensing-bench".into());
-    let names =
-        provision::StackNames { table: table.clone(), bucket: format!("{table}-imports"), queue: table.clone() };
-    provision::create_stack(&sdk, &names).await.expect("create the stack");
-    let counter = CountRequests::default();
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build(),
-    );
-    let app = App::with_dynamodb(Config { table_name: table, import_bucket: None, import_queue_url: None }, dynamodb);
-    let (company, key) = provision::create_company(&app.store, "bench").await.expect("company");
-    let auth = format!("Api-Key {key}");
+    let BenchTenant { app, counter, company, auth } = BenchTenant::new().await;
     let call = |path: String| {
         let req = request(Method::GET, &path, Some(&auth), None);
         let app = &app;

@@ -6,12 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use bench::CountRequests;
+use bench::BenchTenant;
 use integration_tests::{dispatch, read, request};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
-use shared::config::Config;
-use shared::App;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -20,19 +18,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(20);
-    let sdk = aws_config::load_from_env().await;
-    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "licensing-bench".into());
-    let names =
-        provision::StackNames { table: table.clone(), bucket: format!("{table}-imports"), queue: table.clone() };
-    provision::create_stack(&sdk, &names).await.expect("create the stack");
-    let counter = CountRequests::default();
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build(),
-    );
-    let config = Config { table_name: table, import_bucket: None, import_queue_url: None };
-    let app = App::with_dynamodb(config, dynamodb);
-    let (_, key) = provision::create_company(&app.store, "bench").await.expect("company");
-    let auth = format!("Api-Key {key}");
+    let BenchTenant { app, counter, auth, .. } = BenchTenant::new().await;
     let call = |method: Method, path: &str, body: Value| {
         let req = request(method, path, Some(&auth), Some(&body));
         let app = &app;
