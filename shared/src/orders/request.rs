@@ -16,7 +16,8 @@ use crate::error::{ApiError, FieldErrors};
 use crate::ids::Id;
 use crate::input::{Input, LONG_TEXT, SHORT_TEXT};
 use crate::license_props::{self, bool_of, int_of, text_of, Props, LICENSE_PROPERTIES};
-use crate::licenses::{CustomFieldValue, License, LicenseFeature};
+use crate::licenses::{CustomFieldValue, License, LicenseFeature, LicenseUser};
+use crate::orders::Order;
 use crate::timefmt::format_date;
 
 /// Most licenses one request may create.
@@ -24,17 +25,6 @@ pub const MAX_LICENSES: usize = 1_000;
 /// Most users one license may list.
 pub const MAX_USERS: usize = 100;
 const MAX_ITEMS: usize = 1_000;
-
-/// A license user as given.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserInput {
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub phone_number: String,
-    pub is_manager: bool,
-    pub max_activations: i64,
-}
 
 /// A license to create: every property resolved. Ids, order, customer and generated keys are
 /// filled in when the order is written.
@@ -46,8 +36,7 @@ pub struct PlannedLicense {
     pub key_based: bool,
     /// The caller's key; `None` on a key-based product means "generate one".
     pub key: Option<String>,
-    pub users: Vec<UserInput>,
-    /// The license, with zero ids.
+    /// The license, with zero ids (its users' too).
     pub license: License,
     /// For a bundle member: the index of its parent in the plan.
     pub parent: Option<usize>,
@@ -55,21 +44,13 @@ pub struct PlannedLicense {
 
 #[derive(Debug, Clone)]
 pub struct OrderRequest {
-    pub store_id: String,
+    /// The order as a new one would be: the body's order-level fields, created at `created`
+    /// (else now); its ids, customer and items are filled in when it is written.
+    pub order: Order,
     pub append: bool,
-    pub created: Option<OffsetDateTime>,
-    pub is_test: bool,
-    pub is_trial: bool,
-    pub order_type: String,
-    pub reference: String,
-    pub language: String,
-    pub campaign_params: String,
-    pub download_id: String,
-    pub metadata: Map<String, Value>,
     /// The `customer` object, read later against the stored customer of that email.
     pub customer: Option<Map<String, Value>>,
     pub customer_email: Option<String>,
-    pub customer_account: Option<Id>,
     pub add_to_customer_account: bool,
     /// The product of each item, in request order.
     pub items: Vec<Id>,
@@ -89,10 +70,9 @@ pub fn read_order(
     let store_id = input.required_string("id", SHORT_TEXT).map(|s| s.trim().to_string());
     let created = input.has("created").then(|| input.time("created")).flatten();
     let is_bundle = input.bool("is_bundle").unwrap_or(false);
-    let mut request = OrderRequest {
+    let order = Order {
+        id: 0,
         store_id: store_id.unwrap_or_default(),
-        append: input.bool("append").unwrap_or(false),
-        created,
         is_test: input.bool("is_test").unwrap_or(false),
         is_trial: input.bool("is_trial").unwrap_or(false),
         order_type: input.string("order_type", SHORT_TEXT).unwrap_or_else(|| "normal".into()),
@@ -100,10 +80,19 @@ pub fn read_order(
         language: input.string("language", SHORT_TEXT).unwrap_or_default(),
         campaign_params: input.string("campaign_params", LONG_TEXT).unwrap_or_default(),
         download_id: input.string("download_id", SHORT_TEXT).unwrap_or_default(),
+        customer: None,
+        customer_account: read_account(&mut input, catalog),
         metadata: input.metadata("metadata").unwrap_or_default(),
+        items: Vec::new(),
+        committed_attempts: Vec::new(),
+        created_at: created.unwrap_or(now),
+        updated_at: now,
+    };
+    let mut request = OrderRequest {
+        order,
+        append: input.bool("append").unwrap_or(false),
         customer: None,
         customer_email: None,
-        customer_account: read_account(&mut input, catalog),
         add_to_customer_account: input.bool("add_to_customer_account").unwrap_or(true),
         items: Vec::new(),
         licenses: Vec::new(),
@@ -118,8 +107,7 @@ pub fn read_order(
         }
         Some(_) => input.error("customer", "Expected an object."),
     }
-    let order_start = created.unwrap_or(now);
-    let defaults = OrderDefaults { prevent_vm: order_prevent_vm, start: order_start, now };
+    let defaults = OrderDefaults { prevent_vm: order_prevent_vm, start: request.order.created_at, now };
 
     if !input.has("items") {
         input.error("items", crate::input::REQUIRED);
@@ -254,7 +242,7 @@ fn read_bundle(
         };
         let template = read_template(&mut child, member, catalog, true);
         let Some(plan) = read_license(&mut child, member, template, item, catalog, defaults) else { continue };
-        let group = match (&plan.key, plan.users.first()) {
+        let group = match (&plan.key, plan.license.users.first()) {
             (Some(key), _) => key.clone(),
             (None, Some(user)) => user.email.to_lowercase(),
             (None, None) => {
@@ -293,7 +281,6 @@ fn read_bundle(
             item,
             key_based: first.key_based,
             key: first.key.clone(),
-            users: first.users.clone(),
             license: parent,
             parent: None,
         });
@@ -345,7 +332,7 @@ fn read_license(
     if key.is_some() && !key_based {
         input.error("key", "Licenses of a user-based product have no key.");
     }
-    let users = read_users(input);
+    let users = read_users(input, defaults.now);
     if !key_based && users.is_empty() {
         input.error("users", "A license of a user-based product needs at least one user.");
     }
@@ -444,12 +431,12 @@ fn read_license(
         metadata,
         features,
         custom_fields,
-        users: Vec::new(),
+        users,
         attempt: None,
         created_at: now,
         updated_at: now,
     };
-    Some(PlannedLicense { item, key_based, key: key.filter(|_| key_based), users, license, parent: None })
+    Some(PlannedLicense { item, key_based, key: key.filter(|_| key_based), license, parent: None })
 }
 
 /// The date `duration` after `start` (the contract's `validity_period` is a date).
@@ -459,7 +446,7 @@ fn end_of(duration: &str, start: OffsetDateTime) -> Option<String> {
 }
 
 /// `users` (a list) or `user` (one object), as the vendor's clients send either.
-fn read_users(input: &mut Input) -> Vec<UserInput> {
+fn read_users(input: &mut Input, now: OffsetDateTime) -> Vec<LicenseUser> {
     let (field, objects): (&str, Vec<Value>) = match (input.raw("users"), input.raw("user")) {
         (Some(Value::Array(_)), _) => ("users", input.list("users", MAX_USERS).cloned().unwrap_or_default()),
         (Some(Value::Null) | None, Some(Value::Object(one))) => ("user", vec![Value::Object(one.clone())]),
@@ -487,13 +474,17 @@ fn read_users(input: &mut Input) -> Vec<UserInput> {
             child.error("email", "Listed twice.");
             continue;
         }
-        users.push(UserInput {
+        users.push(LicenseUser {
+            id: 0,
             email,
             first_name: child.string("first_name", SHORT_TEXT).unwrap_or_default(),
             last_name: child.string("last_name", SHORT_TEXT).unwrap_or_default(),
             phone_number: child.string("phone_number", SHORT_TEXT).unwrap_or_default(),
             is_manager: child.bool("is_manager").unwrap_or(false),
             max_activations: child.int("max_activations", 0, i32::MAX.into()).unwrap_or(1),
+            total_activations: 0,
+            created_at: now,
+            updated_at: now,
         });
     }
     users

@@ -33,7 +33,7 @@ use crate::catalog::{Catalog, Customer, Resource, WriteCtx};
 use crate::error::ApiError;
 use crate::ids::IdGenerator;
 use crate::licenses::keygen::{generate_key, DEFAULT_ALPHABET, DEFAULT_LENGTH};
-use crate::licenses::{License, LicenseUser, RenderCtx};
+use crate::licenses::{License, RenderCtx};
 
 use crate::store::{keys, Entity, StoreError, TenantStore, MAX_TRANSACTION};
 
@@ -90,12 +90,13 @@ async fn write(
     request: OrderRequest,
     now: OffsetDateTime,
 ) -> Result<Value, OrderError> {
-    let existing = match store.unique_owner("STORE_ID", "-", &request.store_id).await? {
+    let claim = Order::store_id_claim(&request.order.store_id);
+    let existing = match store.unique_owner(claim.kind, &claim.scope, &claim.value).await? {
         Some(id) => store.get::<Order>(id).await?,
         None => None,
     };
     if existing.is_some() && !request.append {
-        let message = format!("An order with id \"{}\" already exists.", request.store_id);
+        let message = format!("An order with id \"{}\" already exists.", request.order.store_id);
         return Err(ApiError::Conflict(message).into());
     }
     let license_count = request.licenses.len() as i64;
@@ -127,8 +128,8 @@ async fn write(
         (None, current) => current.clone(),
     };
     if let Some(c) = customer.as_mut() {
-        if request.add_to_customer_account && request.customer_account.is_some() {
-            c.account = request.customer_account;
+        if request.add_to_customer_account && request.order.customer_account.is_some() {
+            c.account = request.order.customer_account;
         }
         c.total_orders += i64::from(existing.is_none());
         c.total_licenses += license_count;
@@ -148,24 +149,12 @@ async fn write(
         }
         None => Order {
             id: ids.next_id(),
-            store_id: request.store_id.clone(),
-            is_test: request.is_test,
-            is_trial: request.is_trial,
-            order_type: request.order_type.clone(),
-            reference: request.reference.clone(),
-            language: request.language.clone(),
-            campaign_params: request.campaign_params.clone(),
-            download_id: request.download_id.clone(),
             customer: customer.as_ref().map(|c| c.id),
-            customer_account: request.customer_account,
-            metadata: request.metadata.clone(),
             items: new_items.clone(),
-            committed_attempts: Vec::new(),
-            created_at: request.created.unwrap_or(now),
-            updated_at: now,
+            ..request.order.clone()
         },
     };
-    let licenses = materialize(&request, &order, &new_items, customer.as_ref(), ids, now);
+    let licenses = materialize(&request, &order, &new_items, customer.as_ref(), ids);
 
     // Everything but the licenses goes into the commit transaction.
     match (&customer_before, &customer) {
@@ -258,7 +247,6 @@ fn materialize(
     items: &[OrderItem],
     customer: Option<&Customer>,
     ids: &IdGenerator,
-    now: OffsetDateTime,
 ) -> Vec<License> {
     let alphabet: Vec<char> = DEFAULT_ALPHABET.chars().collect();
     let mut rng = rand::rng();
@@ -283,22 +271,9 @@ fn materialize(
         for value in &mut license.custom_fields {
             value.id = ids.next_id();
         }
-        license.users = plan
-            .users
-            .iter()
-            .map(|u| LicenseUser {
-                id: ids.next_id(),
-                email: u.email.clone(),
-                first_name: u.first_name.clone(),
-                last_name: u.last_name.clone(),
-                phone_number: u.phone_number.clone(),
-                is_manager: u.is_manager,
-                max_activations: u.max_activations,
-                total_activations: 0,
-                created_at: now,
-                updated_at: now,
-            })
-            .collect();
+        for user in &mut license.users {
+            user.id = ids.next_id();
+        }
         licenses.push(license);
     }
     licenses
