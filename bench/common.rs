@@ -27,13 +27,17 @@ impl BenchTenant {
         let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "licensing-bench".into());
         let names =
             provision::StackNames { table: table.clone(), bucket: format!("{table}-imports"), queue: table.clone() };
-        provision::create_stack(&sdk, &names).await.expect("create the stack");
+        let stack = provision::create_stack(&sdk, &names).await.expect("create the stack");
         let counter = CountRequests::default();
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build(),
         );
-        let app =
-            App::with_dynamodb(Config { table_name: table, import_bucket: None, import_queue_url: None }, dynamodb);
+        let config = Config {
+            table_name: table,
+            import_bucket: Some(names.bucket.clone()),
+            import_queue_url: Some(stack.queue_url),
+        };
+        let app = App::with_dynamodb(config, &sdk, dynamodb);
         let (company, key) = provision::create_company(&app.store, "bench").await.expect("company");
         BenchTenant { app, counter, company, auth: format!("Api-Key {key}") }
     }

@@ -49,7 +49,8 @@ pids+=($!)
 warm=(
   products/ product-features/ product-custom-fields/ license-templates/ customer-accounts/ customers/
   orders/ orders/1/ orders/create_order/ orders/generate_license/
-  licenses/ licenses/1/ licenses/1/update_features/ no-such-thing/
+  licenses/ licenses/1/ licenses/1/update_features/ licenses/import_from_csv/
+  licenses/import_from_csv/upload_url/ licenses-import-results/ licenses-import-results/1/ no-such-thing/
 )
 for path in "${warm[@]}"; do
   for _ in $(seq 1 600); do

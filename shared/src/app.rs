@@ -20,19 +20,25 @@ use crate::store::Store;
 pub struct App {
     pub config: Config,
     pub store: Store,
+    /// Import files (path-style addressing: local endpoints have no per-bucket host names).
+    pub s3: aws_sdk_s3::Client,
+    /// The import queue (follow-up messages of long imports).
+    pub sqs: aws_sdk_sqs::Client,
     auth: Authenticator,
     ids: OnceCell<IdGenerator>,
 }
 
 impl App {
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
-        Self::with_dynamodb(config, aws_sdk_dynamodb::Client::new(sdk))
+        Self::with_dynamodb(config, sdk, aws_sdk_dynamodb::Client::new(sdk))
     }
 
     /// With a DynamoDB client of the caller's (benchmarks count its requests).
-    pub fn with_dynamodb(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Self {
+    pub fn with_dynamodb(config: Config, sdk: &aws_config::SdkConfig, dynamodb: aws_sdk_dynamodb::Client) -> Self {
         let store = Store::new(dynamodb, config.table_name.clone());
-        Self { config, store, auth: Authenticator::default(), ids: OnceCell::new() }
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        Self { config, store, s3, sqs, auth: Authenticator::default(), ids: OnceCell::new() }
     }
 
     /// From the environment (`TABLE_NAME`, …; AWS settings including `AWS_ENDPOINT_URL`).
@@ -81,6 +87,25 @@ where
         Ok::<_, std::convert::Infallible>(handler(app, req).await)
     }))
     .await
+}
+
+/// Runs the import worker Lambda: SQS batches, each within the invocation's deadline.
+pub async fn serve_import_worker() -> Result<(), lambda_http::Error> {
+    use crate::imports::worker::{handle_event, WorkerOptions};
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    init_tracing();
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    // Boxed: the runtime's service future is too deep for the compiler's layout limit otherwise.
+    let worker = Box::pin(lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
+            let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline);
+            let options = WorkerOptions::until(deadline);
+            let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
+            let response = Box::pin(handle_event(app, event.payload, &options)).instrument(span).await;
+            Ok::<_, std::convert::Infallible>(response)
+        },
+    )));
+    worker.await
 }
 
 /// Runs one request: a span with the request id, the outcome logged once, errors mapped to

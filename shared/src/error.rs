@@ -23,6 +23,11 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
+    /// Each field with its messages.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.0.iter().map(|(field, messages)| (field.as_str(), messages.as_slice()))
+    }
+
     pub fn fields(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }

@@ -6,6 +6,7 @@ mod custom_fields;
 mod customers;
 mod features;
 mod http;
+mod imports;
 mod licenses;
 mod orders;
 mod products;

@@ -8,12 +8,13 @@ use serde_json::Value;
 use shared::catalog::{handle, CustomField, Customer, CustomerAccount, Feature, LicenseTemplate, Product};
 use shared::config::Config;
 use shared::ids::Id;
+use shared::imports::handlers as imports;
 use shared::licenses::handlers as licenses;
 use shared::orders::handlers as orders;
 use shared::App;
 use tokio::sync::OnceCell;
 
-static STACK: OnceCell<()> = OnceCell::const_new();
+static STACK: OnceCell<provision::Stack> = OnceCell::const_new();
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
@@ -22,22 +23,20 @@ fn env_or(name: &str, default: &str) -> String {
 /// The configuration tests run with; the stack is created on first use.
 pub async fn app() -> App {
     assert!(std::env::var("AWS_ENDPOINT_URL").is_ok(), "integration tests need moto server: run them with `make test`");
-    let config = Config {
-        table_name: env_or("TABLE_NAME", "licensing-test"),
-        import_bucket: Some(env_or("IMPORT_BUCKET", "licensing-test-imports")),
-        import_queue_url: None,
-    };
     let sdk = aws_config::load_from_env().await;
-    STACK
-        .get_or_init(|| async {
-            let names = provision::StackNames {
-                table: config.table_name.clone(),
-                bucket: config.import_bucket.clone().unwrap_or_default(),
-                queue: env_or("IMPORT_QUEUE_NAME", "licensing-test-imports"),
-            };
-            provision::create_stack(&sdk, &names).await.expect("create the test stack in moto");
-        })
+    let names = provision::StackNames {
+        table: env_or("TABLE_NAME", "licensing-test"),
+        bucket: env_or("IMPORT_BUCKET", "licensing-test-imports"),
+        queue: env_or("IMPORT_QUEUE_NAME", "licensing-test-imports"),
+    };
+    let stack = STACK
+        .get_or_init(|| async { provision::create_stack(&sdk, &names).await.expect("create the test stack in moto") })
         .await;
+    let config = Config {
+        table_name: names.table,
+        import_bucket: Some(names.bucket),
+        import_queue_url: Some(stack.queue_url.clone()),
+    };
     App::new(config, &sdk)
 }
 
@@ -61,10 +60,16 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
             Some("generate_license") => Box::pin(orders::generate_license_handler(app, req)),
             Some(_) => Box::pin(orders::get_order_handler(app, req)),
         },
-        Some("licenses") => match (segments.get(1), segments.get(2)) {
+        Some("licenses") => match (segments.get(1).map(String::as_str), segments.get(2)) {
+            (Some("import_from_csv"), None) => Box::pin(imports::import_from_csv_handler(app, req)),
+            (Some("import_from_csv"), Some(_)) => Box::pin(imports::upload_url_handler(app, req)),
             (None, _) => Box::pin(licenses::list_licenses_handler(app, req)),
             (Some(_), None) => Box::pin(licenses::get_license_handler(app, req)),
             (Some(_), Some(_)) => Box::pin(licenses::update_features_handler(app, req)),
+        },
+        Some("licenses-import-results") => match segments.get(1) {
+            None => Box::pin(imports::list_import_results_handler(app, req)),
+            Some(_) => Box::pin(imports::get_import_result_handler(app, req)),
         },
         _ => Box::pin(shared::http::not_found(app, req)),
     };

@@ -15,9 +15,6 @@ use shared::ids::{Id, IdGenerator};
 use shared::store::{keys, Company, Store, StoreError};
 use time::OffsetDateTime;
 
-/// Objects under this prefix of the import bucket start an import.
-pub const IMPORT_PREFIX: &str = "imports/";
-
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
     #[error("{0}")]
@@ -172,7 +169,7 @@ async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str, queue_arn: &st
     let filter = NotificationConfigurationFilter::builder()
         .key(
             S3KeyFilter::builder()
-                .filter_rules(FilterRule::builder().name(FilterRuleName::Prefix).value(IMPORT_PREFIX).build())
+                .filter_rules(FilterRule::builder().name(FilterRuleName::Prefix).value(keys::IMPORT_PREFIX).build())
                 .build(),
         )
         .build();

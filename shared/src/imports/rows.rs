@@ -62,10 +62,19 @@ pub const HEADERS: &[&str] = &[
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// The columns of a file and where its data rows start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    pub columns: Vec<String>,
+    /// Byte offset of the first data row (after the byte-order mark and header row).
+    pub data_start: u64,
+}
+
 /// The header row of a CSV file (a UTF-8 byte-order mark is skipped). `head` needs only to
 /// hold the first line. Any problem is a 400 on `file`, as nothing may be queued then.
-pub fn read_header(head: &[u8]) -> Result<Vec<String>, ApiError> {
+pub fn read_header(head: &[u8]) -> Result<Header, ApiError> {
     let invalid = |message: String| ApiError::field("file", message);
+    let bom = if head.starts_with(BOM) { BOM.len() as u64 } else { 0 };
     let head = head.strip_prefix(BOM).unwrap_or(head);
     if head.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid("The file is empty.".into()));
@@ -93,7 +102,71 @@ pub fn read_header(head: &[u8]) -> Result<Vec<String>, ApiError> {
     if let Some(twice) = headers.iter().enumerate().find(|(i, h)| headers[..*i].contains(h)).map(|(_, h)| h) {
         return Err(invalid(format!("Header {twice} appears twice.")));
     }
-    Ok(headers)
+    Ok(Header { columns: headers, data_start: bom + past_crlf(head, reader.position().byte()) })
+}
+
+/// The csv reader stops a CRLF-terminated row after its `\r`; the row ends after the `\n`.
+fn past_crlf(buf: &[u8], end: u64) -> u64 {
+    let at = end as usize;
+    if at > 0 && buf.get(at - 1) == Some(&b'\r') && buf.get(at) == Some(&b'\n') {
+        end + 1
+    } else {
+        end
+    }
+}
+
+/// One data row as read: its 1-based number, its cells, and where the next row starts.
+#[derive(Debug, Clone)]
+pub struct RawRow {
+    pub number: u64,
+    pub record: csv::ByteRecord,
+    pub end: u64,
+}
+
+/// The complete rows in `buf`, which holds the file from byte `start` on; `at_end` says that
+/// it reaches the end of the file. A row that may continue past the buffer is left for the
+/// next read, which starts where the last returned row ends. Blank lines are skipped.
+pub fn split_rows(buf: &[u8], start: u64, first_number: u64, at_end: bool) -> Vec<RawRow> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(buf);
+    let mut rows = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    // Reading a byte slice cannot fail: byte records need no UTF-8 and rows may differ in length.
+    while let Ok(true) = reader.read_byte_record(&mut record) {
+        let end = past_crlf(buf, reader.position().byte());
+        if !at_end && end as usize >= buf.len() {
+            break;
+        }
+        let number = first_number + rows.len() as u64;
+        rows.push(RawRow { number, record: record.clone(), end: start + end });
+    }
+    rows
+}
+
+/// The row's cells as text, in header order; `Err` names the columns that are not UTF-8 or
+/// that the header does not have.
+pub fn row_text(columns: &[String], record: &csv::ByteRecord) -> Result<csv::StringRecord, RowErrors> {
+    let mut errors = RowErrors::new();
+    if record.len() > columns.len() {
+        errors.insert(
+            "file".into(),
+            vec![format!("The row has {} cells; the header has {}.", record.len(), columns.len())],
+        );
+    }
+    let mut text = csv::StringRecord::with_capacity(record.as_slice().len(), record.len());
+    for (column, cell) in columns.iter().zip(record.iter()) {
+        match std::str::from_utf8(cell) {
+            Ok(cell) => text.push_field(cell),
+            Err(_) => {
+                errors.insert(column.clone(), vec!["Not UTF-8 text.".into()]);
+                text.push_field("");
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(text)
+    } else {
+        Err(errors)
+    }
 }
 
 /// One data row in `create_order` terms.
@@ -188,15 +261,62 @@ mod tests {
     const SAMPLE: &str = include_str!("../../../tests/fixtures/licenses-sample.csv");
 
     fn rows(text: &str) -> (Vec<String>, Vec<Result<MappedRow, RowErrors>>) {
-        let headers = read_header(text.as_bytes()).unwrap();
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
-        let mapped = reader.records().map(|r| map_row(&headers, &r.unwrap())).collect();
-        (headers, mapped)
+        let header = read_header(text.as_bytes()).unwrap();
+        let start = header.data_start as usize;
+        let raw = split_rows(&text.as_bytes()[start..], header.data_start, 1, true);
+        let mapped = raw
+            .iter()
+            .map(|r| row_text(&header.columns, &r.record).and_then(|t| map_row(&header.columns, &t)))
+            .collect();
+        (header.columns, mapped)
+    }
+
+    #[test]
+    fn rows_split_at_any_buffer_boundary_resume_exactly() {
+        let text = format!("\u{feff}{SAMPLE}");
+        let bytes = text.as_bytes();
+        let header = read_header(bytes).unwrap();
+        let whole = split_rows(&bytes[header.data_start as usize..], header.data_start, 1, true);
+        assert_eq!(whole.len(), 5);
+        assert_eq!(whole.last().unwrap().end, bytes.len() as u64);
+        // Reading in small buffers, each starting where the last complete row ended, gives
+        // the same rows with the same numbers, whatever the buffer size.
+        for size in [7, 64, 200, 1000] {
+            let (mut at, mut number, mut rows) = (header.data_start, 1, Vec::new());
+            while at < bytes.len() as u64 {
+                let mut len = size;
+                let batch = loop {
+                    let end = (at as usize + len).min(bytes.len());
+                    let batch = split_rows(&bytes[at as usize..end], at, number, end == bytes.len());
+                    if !batch.is_empty() || end == bytes.len() {
+                        break batch;
+                    }
+                    len *= 2;
+                };
+                let Some(last) = batch.last() else { break };
+                (at, number) = (last.end, last.number + 1);
+                rows.extend(batch);
+            }
+            let summary = |r: &[RawRow]| r.iter().map(|r| (r.number, r.record.clone(), r.end)).collect::<Vec<_>>();
+            assert_eq!(summary(&rows), summary(&whole), "buffer size {size}");
+        }
+    }
+
+    #[test]
+    fn cells_must_be_utf8_and_fit_the_header() {
+        let columns = vec!["license__license_key".to_string(), "license__note".to_string()];
+        let bad = csv::ByteRecord::from(vec![&b"K"[..], &b"caf\xe9"[..]]);
+        assert_eq!(row_text(&columns, &bad).unwrap_err().keys().collect::<Vec<_>>(), ["license__note"]);
+        let long = csv::ByteRecord::from(vec!["K", "n", "extra"]);
+        assert!(row_text(&columns, &long).unwrap_err().contains_key("file"));
+        let short = csv::ByteRecord::from(vec!["K"]);
+        assert_eq!(row_text(&columns, &short).unwrap().len(), 1);
     }
 
     #[test]
     fn the_sample_file_maps_every_header() {
         let (headers, mapped) = rows(SAMPLE);
+        assert_eq!(read_header(SAMPLE.as_bytes()).unwrap().data_start, SAMPLE.find("\r\n").unwrap() as u64 + 2);
         assert_eq!(headers.len(), HEADERS.len());
         assert_eq!(mapped.len(), 5);
         let first = mapped[0].as_ref().unwrap();

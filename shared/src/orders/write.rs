@@ -240,8 +240,8 @@ async fn undo(store: TenantStore<'_>, staged: &[License]) {
     }
 }
 
-/// The planned licenses with ids, order, customer and keys.
-fn materialize(
+/// The planned licenses with ids, order, customer and keys (imports use it row by row).
+pub(crate) fn materialize(
     request: &OrderRequest,
     order: &Order,
     items: &[OrderItem],

@@ -6,6 +6,9 @@
 //! | catalog item      | `T#<company>`                        | `<KIND>#<id>` |                            |
 //! | customer          | `T#<company>#CUSTOMER#<id>`          | `CUSTOMER`    | `T#<company>#CUSTOMERS` / `<id>` |
 //! | uniqueness marker | `T#<company>#UQ#<kind>#<scope>#<v>`  | `UQ`          |                            |
+//! | import job        | `T#<company>#IMPORT#<id>`            | `IMPORT`      | `T#<company>#IMPORTS` / `<id>` |
+//! | … its invalid rows| `T#<company>#IMPORT#<id>`            | `INVALID#<row>` |                          |
+//! | … counted marker  | `T#<company>#IMPORT#<id>`            | `SEEN#<KIND>#<id>` |                       |
 //! | API key           | `APIKEY#<prefix>`                    | `APIKEY`      |                            |
 //! | id node counter   | `IDGEN`                              | `NODE`        |                            |
 //!
@@ -122,6 +125,47 @@ pub fn customer_orders_gsi2pk(company: Id, customer: Id) -> String {
     format!("T#{company}#CO#{}", padded(customer))
 }
 
+/// Import jobs get a partition each: the job item, the pages of invalid rows it found, and a
+/// marker per customer and order it has counted (so a resumed job never counts one twice).
+/// GSI1 lists a company's jobs.
+pub fn import_pk(company: Id, id: Id) -> String {
+    format!("T#{company}#IMPORT#{}", padded(id))
+}
+
+pub const IMPORT_SK: &str = "IMPORT";
+
+pub fn imports_gsi1pk(company: Id) -> String {
+    format!("T#{company}#IMPORTS")
+}
+
+pub const IMPORT_INVALID_PREFIX: &str = "INVALID#";
+
+/// A page of invalid rows, by the number of the first data row of its batch.
+pub fn import_invalid_sk(first_row: u64) -> String {
+    format!("{IMPORT_INVALID_PREFIX}{first_row:012}")
+}
+
+/// Marks that a job has counted this customer or order (`kind` is the entity's KIND).
+pub fn import_seen_sk(kind: &str, id: Id) -> String {
+    format!("SEEN#{kind}#{}", padded(id))
+}
+
+/// Objects under this prefix of the import bucket are imports: `imports/<company>/<job>/<file>`.
+pub const IMPORT_PREFIX: &str = "imports/";
+
+pub fn import_object_key(company: Id, job: Id, file_name: &str) -> String {
+    format!("{IMPORT_PREFIX}{company}/{job}/{file_name}")
+}
+
+/// The company and job an import object belongs to.
+pub fn import_object_owner(key: &str) -> Option<(Id, Id)> {
+    let mut parts = key.strip_prefix(IMPORT_PREFIX)?.splitn(3, '/');
+    let company = parts.next()?.parse().ok()?;
+    let job = parts.next()?.parse().ok()?;
+    parts.next().filter(|name| !name.is_empty())?;
+    Some((company, job))
+}
+
 /// A uniqueness marker: at most one item may hold `value` for `kind` within `scope`.
 pub fn unique_pk(company: Id, kind: &str, scope: &str, value: &str) -> String {
     format!("T#{company}#UQ#{kind}#{scope}#{value}")
@@ -160,5 +204,15 @@ mod tests {
         }
         assert_ne!(tenant_pk(5), tenant_pk(55));
         assert!(!customer_pk(55, 1).starts_with(&format!("{t}#")));
+    }
+
+    #[test]
+    fn import_objects_name_their_company_and_job() {
+        let key = import_object_key(12, 345, "licenses 2026.csv");
+        assert_eq!(key, "imports/12/345/licenses 2026.csv");
+        assert_eq!(import_object_owner(&key), Some((12, 345)));
+        for bad in ["imports/12/345/", "imports/12/x/f.csv", "other/12/345/f.csv", "imports/12"] {
+            assert_eq!(import_object_owner(bad), None, "{bad}");
+        }
     }
 }

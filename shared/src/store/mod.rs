@@ -42,16 +42,26 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-fn aws<E: std::error::Error + 'static, R: std::fmt::Debug>(err: SdkError<E, R>) -> StoreError {
-    // The SDK's Display is terse ("service error"); the source chain has the details.
+fn aws<E: std::error::Error + 'static, R: std::fmt::Debug + 'static>(err: SdkError<E, R>) -> StoreError {
+    StoreError::Aws(error_text(&err))
+}
+
+/// An error with its source chain, for logs: the SDK's Display is terse ("service error").
+pub fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&err);
+    let mut source = err.source();
     while let Some(inner) = source {
         text.push_str(": ");
         text.push_str(&inner.to_string());
         source = inner.source();
     }
-    StoreError::Aws(text)
+    text
+}
+
+/// A new `updated_at` for a write conditional on `previous`: now, and strictly later than
+/// `previous`, so that any two versions differ.
+pub fn later_than(previous: OffsetDateTime) -> OffsetDateTime {
+    OffsetDateTime::now_utc().max(previous + time::Duration::microseconds(1))
 }
 
 /// Exponential backoff with jitter before retry `round` (none before the first try).
@@ -311,22 +321,38 @@ impl Store {
     }
 
     async fn query_all(&self, index: Option<&str>, pk_attr: &str, pk: String) -> Result<Vec<Item>, StoreError> {
+        self.query_prefix(index, pk_attr, pk, None).await
+    }
+
+    /// Every item of a partition (of the table or of a GSI), only those whose sort key starts
+    /// with `sk_prefix` if one is given (table only).
+    async fn query_prefix(
+        &self,
+        index: Option<&str>,
+        pk_attr: &str,
+        pk: String,
+        sk_prefix: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
+        let condition = if sk_prefix.is_some() { "#pk = :pk AND begins_with(#sk, :prefix)" } else { "#pk = :pk" };
         loop {
-            let out = self
+            let mut request = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .set_index_name(index.map(str::to_string))
-                .key_condition_expression("#pk = :pk")
+                .key_condition_expression(condition)
                 .expression_attribute_names("#pk", pk_attr)
                 .expression_attribute_values(":pk", s(pk.clone()))
                 .set_consistent_read(index.is_none().then_some(true))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(aws)?;
+                .set_exclusive_start_key(start);
+            if let Some(prefix) = sk_prefix {
+                request = request
+                    .expression_attribute_names("#sk", keys::SK)
+                    .expression_attribute_values(":prefix", s(prefix));
+            }
+            let out = request.send().await.map_err(aws)?;
             let page = out.items.unwrap_or_default();
             self.count_read(page.len());
             items.extend(page);
@@ -416,6 +442,44 @@ impl<'a> TenantStore<'a> {
         items.into_iter().map(from_item).collect()
     }
 
+    /// The owners of those of `values` that are held for `kind` within `scope`.
+    pub async fn unique_owners(
+        &self,
+        kind: &str,
+        scope: &str,
+        values: &[String],
+    ) -> Result<HashMap<String, Id>, StoreError> {
+        let prefix = keys::unique_pk(self.company, kind, scope, "");
+        let keys =
+            values.iter().map(|v| (keys::unique_pk(self.company, kind, scope, v), keys::UNIQUE_SK.into())).collect();
+        let mut owners = HashMap::new();
+        for item in self.store.batch_get(keys).await? {
+            let value = item.get(keys::PK).and_then(|v| v.as_s().ok()).map(|pk| pk[prefix.len()..].to_string());
+            let marker: UniqueMarker = from_item(item)?;
+            if let Some(value) = value {
+                owners.insert(value, marker.owner);
+            }
+        }
+        Ok(owners)
+    }
+
+    /// Which of the items `(PK, SK)` exist. Keys must come from [`keys`] builders of this company.
+    pub async fn existing(&self, keys: Vec<(String, String)>) -> Result<HashSet<(String, String)>, StoreError> {
+        let items = self.store.batch_get(keys).await?;
+        let text = |item: &Item, attr: &str| item.get(attr).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        Ok(items.iter().map(|item| (text(item, keys::PK), text(item, keys::SK))).collect())
+    }
+
+    /// The items of partition `pk` whose sort key starts with `sk_prefix`, in sort-key order.
+    pub async fn query_sk_prefix<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        sk_prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let items = self.store.query_prefix(None, keys::PK, pk, Some(sk_prefix)).await?;
+        items.into_iter().map(from_item).collect()
+    }
+
     /// Which of `values` are already held for `kind` within `scope`.
     pub async fn taken(&self, kind: &str, scope: &str, values: &[String]) -> Result<HashSet<String>, StoreError> {
         let prefix = keys::unique_pk(self.company, kind, scope, "");
@@ -470,6 +534,21 @@ impl Transaction<'_> {
         for key in entity.unique_keys() {
             self.claim::<E>(&key, entity.id(), stale_on_conflict)?;
         }
+        Ok(())
+    }
+
+    /// An item that is not an entity (a record under an entity's partition), written only if
+    /// absent: present means another run already wrote it, which is `Stale`.
+    pub fn create_record<T: Serialize>(
+        &mut self,
+        pk: String,
+        sk: String,
+        record: &T,
+        kind: &str,
+    ) -> Result<(), StoreError> {
+        let item = self.tenant.store.item_of(record, pk, sk, &[], kind)?;
+        let exists = StoreError::Stale(format!("This {} was already written.", kind.to_lowercase()));
+        self.writes.push(self.tenant.store.put_new(item, exists));
         Ok(())
     }
 
