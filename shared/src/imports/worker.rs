@@ -52,9 +52,6 @@ const RANGE_BYTES: u64 = 4 << 20;
 const HEAD_BYTES: u64 = 64 << 10;
 /// Rows looked up together (one set of batched reads).
 const WINDOW_ROWS: usize = 500;
-/// Most writes one row can add to a batch: a new customer, a new order (each with its claim
-/// and counted marker), the order's customer's totals, the license and its key claim.
-const ROW_WRITES: usize = 9;
 /// The job and the batch's page of invalid rows.
 const BATCH_WRITES: usize = 2;
 /// Invalid rows are stored with their batch, in one item (≤ 400 KB): a batch ends when its
@@ -420,6 +417,24 @@ impl Batch {
         self.orders.insert(order.id, (before, order));
     }
 
+    /// At most how many writes a valid row adds: its license and key claim; a customer or an
+    /// order not in the batch yet: new (item, claim, counted marker) or found (item, marker);
+    /// for a row without a customer, the totals of its order's customer.
+    fn row_writes(&self, names_customer: bool, customer: Option<Id>, order: Option<Id>) -> usize {
+        let touch = |in_batch: bool, found: bool| match (in_batch, found) {
+            (true, _) => 0,
+            (false, true) => 2,
+            (false, false) => 3,
+        };
+        let customer = match (names_customer, customer) {
+            (true, Some(id)) => touch(self.customers.contains_key(&id), true),
+            (true, None) => 3,
+            (false, _) => 1,
+        };
+        let order = order.map_or(3, |id| touch(self.orders.contains_key(&id), true));
+        2 + customer + order
+    }
+
     /// Whether this customer or order is counted for the first time (and marks it).
     fn first_use(&mut self, known: &Known, kind: &str, id: Id) -> bool {
         let marker = keys::import_seen_sk(kind, id);
@@ -684,8 +699,18 @@ impl<'a> Run<'a> {
         let mut new_customers: HashMap<String, Id> = HashMap::new();
         let mut new_orders: HashMap<String, Id> = HashMap::new();
         for (raw, prepared) in rows {
+            let plan = match prepared {
+                Prepared::Valid(plan) => Some(plan),
+                Prepared::Invalid(_) => None,
+            };
+            let customer_id = plan
+                .and_then(|p| p.email.as_ref())
+                .and_then(|e| known.customer_ids.get(e).or_else(|| new_customers.get(e)).copied());
+            let order_id =
+                plan.and_then(|p| known.order_ids.get(&p.store_id).or_else(|| new_orders.get(&p.store_id)).copied());
+            let writes = plan.map_or(0, |p| batch.row_writes(p.email.is_some(), customer_id, order_id));
             let full =
-                batch.writes + ROW_WRITES + BATCH_WRITES > MAX_TRANSACTION || batch.invalid_bytes >= INVALID_PAGE_BYTES;
+                batch.writes + writes + BATCH_WRITES > MAX_TRANSACTION || batch.invalid_bytes >= INVALID_PAGE_BYTES;
             if batch.rows > 0 && full {
                 break;
             }
@@ -701,9 +726,6 @@ impl<'a> Run<'a> {
                 Prepared::Valid(plan) => plan,
             };
             batch.counts.valid_row_count += 1;
-            let customer_id =
-                plan.email.as_ref().and_then(|e| known.customer_ids.get(e).or_else(|| new_customers.get(e)).copied());
-            let order_id = known.order_ids.get(&plan.store_id).or_else(|| new_orders.get(&plan.store_id)).copied();
             let key = (plan.product, plan.key.clone());
             if known.taken_keys.contains(&key) || new_keys.contains(&key) {
                 // The license is left as it is; what it would have used is found, not made.

@@ -245,22 +245,31 @@ impl Store {
     }
 
     /// Runs the writes as one transaction. A failed condition becomes the `Conflict` of the
-    /// write it belongs to.
+    /// write it belongs to. A transaction cancelled by another one on the same items, or by
+    /// throttling, is tried again with backoff (the SDK retries throttled requests itself, but
+    /// not these cancellations).
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        const RETRIES: u32 = 5;
         let (items, conflicts): (Vec<_>, Vec<_>) = writes.into_iter().map(|w| (w.item, w.conflict)).unzip();
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() {
-                    let failed =
-                        cancel.cancellation_reasons().iter().position(|r| r.code() == Some("ConditionalCheckFailed"));
-                    if let Some(index) = failed {
-                        return Err(conflicts[index].clone());
-                    }
+        let mut round = 0;
+        loop {
+            backoff(round).await;
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let Err(err) = result else { return Ok(()) };
+            if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() {
+                let reasons = cancel.cancellation_reasons();
+                if let Some(index) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
+                    return Err(conflicts[index].clone());
                 }
-                Err(aws(err))
+                let passing = reasons.iter().any(|r| {
+                    matches!(r.code(), Some("TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"))
+                });
+                if passing && round < RETRIES {
+                    round += 1;
+                    continue;
+                }
             }
+            return Err(aws(err));
         }
     }
 
