@@ -56,7 +56,8 @@ async fn main() {
         let app = &app;
         async move { read(dispatch(app, req).await) }
     };
-    let (status, _) = call(Method::POST, "/api/v1/products/", json!({"product_name": "App", "short_code": "app"})).await;
+    let (status, _) =
+        call(Method::POST, "/api/v1/products/", json!({"product_name": "App", "short_code": "app"})).await;
     assert_eq!(status, 201);
 
     // The file goes up as through upload_url (straight to S3), then its S3 event runs the worker.

@@ -262,7 +262,10 @@ impl Store {
                     return Err(conflicts[index].clone());
                 }
                 let passing = reasons.iter().any(|r| {
-                    matches!(r.code(), Some("TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"))
+                    matches!(
+                        r.code(),
+                        Some("TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")
+                    )
                 });
                 if passing && round < RETRIES {
                     round += 1;
