@@ -383,12 +383,14 @@ async fn a_run_out_of_time_continues_in_a_follow_up_message() {
     let (_, body) = upload(&t, "gen.csv", generated_file().as_bytes()).await;
     let job = body["job_id"].as_u64().unwrap();
 
-    // A run already past its stop time reads the file's size and rows, then hands over.
+    // A run past its stop time still imports one window of rows (every run makes progress),
+    // then hands over.
     let late = WorkerOptions { deadline: SystemTime::now(), ..an_hour() };
     let response = handle_event(&t.app, event(vec![object_message(&t, job, "gen.csv")]), &late).await;
     assert!(response.batch_item_failures.is_empty());
     let handed_over = job_result(&t, job).await;
     assert_eq!(handed_over["status"], "running");
+    assert_eq!(handed_over["progress"], json!({"processed_rows": 500, "total_rows": 1000}));
     let received = sqs.receive_message().queue_url(&queue_url).wait_time_seconds(2).send().await.unwrap();
     let follow_up = received.messages().first().expect("a follow-up message").clone();
     let body = follow_up.body().unwrap_or_default().to_string();

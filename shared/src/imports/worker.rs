@@ -329,8 +329,10 @@ struct Run<'a> {
     store: TenantStore<'a>,
     /// The job as this run last wrote it.
     job: ImportJob,
-    /// When the run stops taking new rows.
+    /// When the run stops taking new rows (once it has written some: every run makes progress,
+    /// whatever deadline an emulator or a short timeout gives it).
     stop_at: SystemTime,
+    wrote_rows: bool,
     principal: Principal,
     catalog: Catalog,
     ids: &'a IdGenerator,
@@ -454,7 +456,11 @@ impl<'a> Run<'a> {
         job: ImportJob,
         options: &WorkerOptions,
     ) -> Result<Run<'a>, WorkerError> {
-        let stop_at = options.deadline.checked_sub(options.stop_margin).unwrap_or(UNIX_EPOCH);
+        // The margin is at most a quarter of the time left, so a short-lived run (a small
+        // function timeout, a local emulator) still makes progress before it hands over.
+        let left = options.deadline.duration_since(SystemTime::now()).unwrap_or_default();
+        let stop_at = options.deadline - options.stop_margin.min(left / 4);
+        tracing::info!(ms_left = left.as_millis() as u64, next_row = job.next_row, "run started");
         let bucket = app
             .config
             .import_bucket
@@ -476,14 +482,15 @@ impl<'a> Run<'a> {
         let catalog = Catalog::load(store).await?;
         let created = job.started_at.unwrap_or(job.created_at);
         let header = Header { columns: Vec::new(), data_start: 0 };
-        let mut run = Run { app, store, job, stop_at, principal, catalog, ids, header, size, created };
+        let mut run =
+            Run { app, store, job, stop_at, wrote_rows: false, principal, catalog, ids, header, size, created };
         let head = run.read_range(0, HEAD_BYTES).await?;
         run.header = read_header(&head).map_err(|err| WorkerError::Fatal(first_message(&err)))?;
         Ok(run)
     }
 
     fn out_of_time(&self) -> bool {
-        SystemTime::now() >= self.stop_at
+        self.wrote_rows && SystemTime::now() >= self.stop_at
     }
 
     async fn read_range(&self, start: u64, len: u64) -> Result<Vec<u8>, WorkerError> {
@@ -547,6 +554,7 @@ impl<'a> Run<'a> {
                     return Ok(false);
                 }
                 self.import_window(window).await?;
+                self.wrote_rows = true;
             }
             if at_end {
                 return Ok(true);
