@@ -255,7 +255,7 @@ async fn uploads_are_checked_before_anything_is_queued() {
 #[tokio::test]
 async fn results_list_filter_and_stay_in_their_company() {
     let t = Tenant::new().await;
-    t.product("app").await;
+    let app = t.product("app").await;
     let done = import(&t, "one.csv", b"license__license_key,product__short_code\r\nK-1,app\r\n").await;
     let (status, pending) = upload(&t, "two.csv", b"license__license_key,product__short_code\r\nK-2,app\r\n").await;
     assert_eq!(status, 200);
@@ -268,6 +268,15 @@ async fn results_list_filter_and_stay_in_their_company() {
     let (_, all) = t.get("/api/v1/licenses-import-results/?order_by=-created_at").await;
     assert_eq!(all["results"][0]["id"], pending["job_id"]);
     assert_eq!(t.get("/api/v1/licenses-import-results/?state=x").await.0, 400);
+
+    // A manager scoped to a product imports only rows of that product.
+    t.product("hidden").await;
+    let scoped = Tenant { app: integration_tests::app().await, company: t.company, key: t.scoped_key(&[app]).await };
+    let result =
+        import(&scoped, "scoped.csv", b"license__license_key,product__short_code\nS-1,app\nS-2,hidden\n").await;
+    assert_eq!(result["result"]["created_licenses_count"], 1, "{result}");
+    assert_eq!(result["result"]["invalid_rows"][0]["row"], 2);
+    assert!(result["result"]["invalid_rows"][0]["errors"]["product__short_code"].is_array());
 
     let other = Tenant::new().await;
     assert_eq!(other.get(&format!("/api/v1/licenses-import-results/{}/", done["id"])).await.0, 404);
