@@ -7,6 +7,7 @@ mod customers;
 mod features;
 mod http;
 mod imports;
+mod isolation;
 mod licenses;
 mod orders;
 mod products;

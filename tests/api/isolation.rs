@@ -1,0 +1,101 @@
+//! Tenant isolation, endpoint by endpoint: company A's key on every object of company B is a
+//! 404 (never a 403 that would confirm it exists), B's objects are in none of A's lists, and
+//! B's codes mean nothing in A's writes.
+
+use integration_tests::{ids, Tenant};
+use serde_json::json;
+
+/// Company B with one object of every kind; the paths of those objects.
+async fn company_with_everything() -> (Tenant, Vec<(&'static str, u64)>) {
+    let b = Tenant::new().await;
+    let product = b.product("secret").await;
+    let feature =
+        b.create("/api/v1/product-features/", &json!({"product": product, "name": "Export", "code": "export"})).await;
+    let field = b.create("/api/v1/product-custom-fields/", &json!({"product": product, "name": "seat"})).await;
+    let template =
+        b.create("/api/v1/license-templates/", &json!({"product": product, "name": "Pro", "code": "pro"})).await;
+    let account = b.create("/api/v1/customer-accounts/", &json!({"name": "Acme", "code": "acme"})).await;
+    let customer = b.create("/api/v1/customers/", &json!({"email": "boss@b.example"})).await;
+    let (status, order) = b
+        .post(
+            "/api/v1/orders/create_order/",
+            &json!({"id": "b-1", "customer": {"email": "boss@b.example"},
+                    "items": [{"product_code": "secret", "licenses": [{"key": "B-KEY-1"}]}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{order}");
+    let license = order["order_items"][0]["licenses"][0]["id"].as_u64().unwrap();
+    let order = order["id"].as_u64().unwrap();
+    let (status, job) = b.post("/api/v1/licenses/import_from_csv/upload_url/", &json!({})).await;
+    assert_eq!(status, 200, "{job}");
+    let job = job["job_id"].as_u64().unwrap();
+    let objects = vec![
+        ("products", product),
+        ("product-features", feature),
+        ("product-custom-fields", field),
+        ("license-templates", template),
+        ("customer-accounts", account),
+        ("customers", customer),
+        ("orders", order),
+        ("licenses", license),
+        ("licenses-import-results", job),
+    ];
+    (b, objects)
+}
+
+#[tokio::test]
+async fn no_endpoint_shows_or_changes_another_company_s_objects() {
+    let (b, objects) = company_with_everything().await;
+    let a = Tenant::new().await;
+    a.product("mine").await;
+
+    for (collection, id) in &objects {
+        let path = format!("/api/v1/{collection}/{id}/");
+        assert_eq!(b.get(&path).await.0, 200, "B sees its own {path}");
+        let (status, body) = a.get(&path).await;
+        assert_eq!((status, body), (404, json!({"detail": "Not found."})), "GET {path}");
+        let (_, list) = a.get(&format!("/api/v1/{collection}/")).await;
+        assert!(!ids(&list).contains(id), "A's list of {collection} shows B's {id}");
+    }
+    for (collection, id) in &objects[..6] {
+        let path = format!("/api/v1/{collection}/{id}/");
+        assert_eq!(a.patch(&path, &json!({"name": "taken over"})).await.0, 404, "PATCH {path}");
+    }
+    let license = objects.iter().find(|(c, _)| *c == "licenses").unwrap().1;
+    let update =
+        a.post(&format!("/api/v1/licenses/{license}/update_features/"), &json!({"product_features": []})).await;
+    assert_eq!(update.0, 404, "update_features on B's license");
+    let unchanged = b.get(&format!("/api/v1/licenses/{license}/")).await.1;
+    assert_eq!(unchanged["license_key"], "B-KEY-1");
+
+    // B's codes, keys, emails and store ids mean nothing to A.
+    for query in [
+        "/api/v1/licenses/?license_key=B-KEY-1",
+        "/api/v1/licenses/?product__short_code=secret",
+        "/api/v1/licenses/?order__store_id=b-1",
+        "/api/v1/licenses/?customer__email=boss@b.example",
+        "/api/v1/orders/?store_id=b-1",
+        "/api/v1/customers/?email=boss@b.example",
+        "/api/v1/products/?short_code=secret",
+    ] {
+        let (status, list) = a.get(query).await;
+        assert_eq!((status, list["count"].clone()), (200, json!(0)), "{query}");
+    }
+    let order = a
+        .post(
+            "/api/v1/orders/create_order/",
+            &json!({"id": "b-1", "items": [{"product_code": "secret", "licenses": [{"key": "B-KEY-1"}]}]}),
+        )
+        .await;
+    assert_eq!(order.0, 400, "B's product code is unknown to A: {}", order.1);
+    assert_eq!(a.get("/api/v1/orders/generate_license/?product=secret&quantity=1").await.0, 400);
+    // A may use B's order id and key for itself: they are B's, not global.
+    let (status, mine) = a
+        .post(
+            "/api/v1/orders/create_order/",
+            &json!({"id": "b-1", "items": [{"product_code": "mine", "licenses": [{"key": "B-KEY-1"}]}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(b.get("/api/v1/orders/?store_id=b-1").await.1["count"], 1);
+}
