@@ -6,8 +6,10 @@ scripts/venv.sh
 source scripts/moto.sh 0
 trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
 export TABLE_NAME="licensing-bench-$$"
-cargo build --release --locked -p bench
+export IMPORT_BUCKET="licensing-bench-$$" IMPORT_QUEUE_NAME="licensing-bench-$$"
+cargo build --release --locked -p bench -p functions -p provision
 target/release/order_bench "${RUNS:-20}"
+target/release/api_bench "${API_RUNS:-100}"
 # A fresh moto for each big tenant, so no benchmark pays for another's data.
 kill "$MOTO_PID"; wait "$MOTO_PID" 2>/dev/null || true
 source scripts/moto.sh 0
@@ -15,3 +17,9 @@ target/release/import_bench "${IMPORT_ROWS:-100000}"
 kill "$MOTO_PID"; wait "$MOTO_PID" 2>/dev/null || true
 source scripts/moto.sh 0
 target/release/license_bench "${LICENSES:-100000}"
+# Cold starts of every release binary (and of the Python equivalent), against a fresh moto.
+kill "$MOTO_PID"; wait "$MOTO_PID" 2>/dev/null || true
+source scripts/moto.sh 0
+target/release/provision stack >/dev/null
+api_key=$(target/release/provision company --name bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+.venv/bin/python bench/coldstart.py target/release "$api_key"

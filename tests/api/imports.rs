@@ -351,7 +351,7 @@ async fn redelivered_and_interrupted_imports_end_like_one_clean_run() {
     killed.product("app").await;
     let (_, body) = upload(&killed, "gen.csv", file.as_bytes()).await;
     let job = body["job_id"].as_u64().unwrap();
-    let short = WorkerOptions { deadline: SystemTime::now() + Duration::from_secs(3), ..an_hour() };
+    let short = WorkerOptions { deadline: SystemTime::now() + Duration::from_secs(10), ..an_hour() };
     let mut run = Box::pin(handle_event(&killed.app, event(vec![object_message(&killed, job, "gen.csv")]), &short));
     let progress_at_kill = loop {
         tokio::select! {
@@ -368,9 +368,13 @@ async fn redelivered_and_interrupted_imports_end_like_one_clean_run() {
     let stopped = job_result(&killed, job).await;
     assert_eq!(stopped["status"], "running");
     assert!(progress_at_kill < 1000, "killed mid-file");
-    // While the dead run's lease lasts, a delivery leaves the job alone.
-    handle_event(&killed.app, event(vec![object_message(&killed, job, "gen.csv")]), &an_hour()).await;
-    assert_eq!(job_result(&killed, job).await["progress"], stopped["progress"]);
+    // While the dead run's lease lasts, a delivery leaves the job alone (checked when the
+    // lease surely outlasts the call: a loaded machine may have used it up already).
+    let lease_left = short.deadline.duration_since(SystemTime::now()).unwrap_or_default();
+    if lease_left > Duration::from_secs(3) {
+        handle_event(&killed.app, event(vec![object_message(&killed, job, "gen.csv")]), &an_hour()).await;
+        assert_eq!(job_result(&killed, job).await["progress"], stopped["progress"]);
+    }
     tokio::time::sleep(short.deadline.duration_since(SystemTime::now()).unwrap_or_default()).await;
     let resumed = handle_event(&killed.app, event(vec![object_message(&killed, job, "gen.csv")]), &an_hour()).await;
     assert!(resumed.batch_item_failures.is_empty());

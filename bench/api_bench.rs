@@ -1,0 +1,102 @@
+//! Warm latency (p50/p99) and DynamoDB requests per call of the main endpoints, in-process
+//! against moto, on a tenant of 2,000 licenses.
+//!
+//! usage (make bench starts moto): api_bench [RUNS]
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use bench::BenchTenant;
+use integration_tests::{dispatch, read, request};
+use lambda_http::http::Method;
+use serde_json::{json, Value};
+
+const ORDERS: usize = 20;
+const PER_ORDER: usize = 100;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let runs: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(100);
+    let BenchTenant { app, counter, auth, .. } = BenchTenant::new().await;
+    let call = |method: Method, path: String, body: Option<Value>| {
+        let req = request(method, &path, Some(&auth), body.as_ref());
+        let app = &app;
+        async move { read(dispatch(app, req).await) }
+    };
+    let product = json!({"product_name": "Bench", "short_code": "bench"});
+    assert_eq!(call(Method::POST, "/api/v1/products/".into(), Some(product)).await.0, 201);
+    let mut license_ids = Vec::new();
+    for o in 0..ORDERS {
+        let licenses: Vec<Value> = (0..PER_ORDER)
+            .map(|i| {
+                let note = if (o * PER_ORDER + i) % 100 == 7 { "needle" } else { "hay" };
+                json!({"key": format!("API-{o:03}-{i:03}"), "note": note})
+            })
+            .collect();
+        let body = json!({"id": format!("api-{o}"), "customer": {"email": format!("c{o}@bench.example")},
+                          "items": [{"product_code": "bench", "licenses": licenses}]});
+        let (status, order) = call(Method::POST, "/api/v1/orders/create_order/".into(), Some(body)).await;
+        assert_eq!(status, 200, "{order}");
+        for l in order["order_items"][0]["licenses"].as_array().expect("licenses") {
+            license_ids.push(l["id"].as_u64().expect("id"));
+        }
+    }
+
+    type Case = (&'static str, Box<dyn Fn(usize) -> (Method, String, Option<Value>)>);
+    let ids = license_ids.clone();
+    let cases: Vec<Case> = vec![
+        (
+            "retrieve license",
+            Box::new(move |run| (Method::GET, format!("/api/v1/licenses/{}/", ids[run * 37 % ids.len()]), None)),
+        ),
+        (
+            "list licenses, indexed (license_key)",
+            Box::new(|run| (Method::GET, format!("/api/v1/licenses/?license_key=API-{:03}-042", run % ORDERS), None)),
+        ),
+        (
+            "list licenses, non-indexed (note__icontains)",
+            Box::new(|_| (Method::GET, "/api/v1/licenses/?note__icontains=needle".into(), None)),
+        ),
+        (
+            "create_order (1 license)",
+            Box::new(|run| {
+                let body = json!({"id": format!("bench-one-{run}"), "customer": {"email": "one@bench.example"},
+                                  "items": [{"product_code": "bench", "licenses": [{}]}]});
+                (Method::POST, "/api/v1/orders/create_order/".into(), Some(body))
+            }),
+        ),
+        ("retrieve order", Box::new(|_| (Method::GET, "/api/v1/orders/?store_id=api-3".into(), None))),
+        ("list products", Box::new(|_| (Method::GET, "/api/v1/products/".into(), None))),
+    ];
+
+    println!("| endpoint call | runs | p50 ms | p99 ms | DynamoDB requests per call |\n|---|---|---|---|---|");
+    for (name, make) in &cases {
+        let mut latencies = Vec::with_capacity(runs);
+        let mut requests: BTreeMap<String, u64> = BTreeMap::new();
+        for run in 0..runs {
+            let (method, path, body) = make(run);
+            counter.take();
+            let started = Instant::now();
+            let (status, answer) = call(method, path, body).await;
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            assert!(status == 200, "{name}: {status} {answer}");
+            for (op, n) in counter.take() {
+                *requests.entry(op).or_default() += n;
+            }
+        }
+        latencies.sort_by(f64::total_cmp);
+        let total: u64 = requests.values().sum();
+        let by_op: Vec<String> = requests.iter().map(|(op, n)| format!("{op} {}", *n as f64 / runs as f64)).collect();
+        println!(
+            "| {name} | {runs} | {:.1} | {:.1} | {} ({}) |",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            total as f64 / runs as f64,
+            by_op.join(", ")
+        );
+    }
+}
