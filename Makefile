@@ -1,5 +1,5 @@
 # The two commands of the README. Everything they need is installed by the scripts themselves.
-.PHONY: dev test lint bench
+.PHONY: dev test lint bench fuzz
 
 dev:
 	scripts/dev.sh
@@ -14,3 +14,7 @@ lint:
 # On demand (release build, a fresh moto): numbers for the README and issue notes.
 bench:
 	scripts/bench.sh
+
+# On demand: schemathesis against make dev's API (infra/openapi.yaml); a short run is in make test.
+fuzz:
+	scripts/fuzz.sh

@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 API_PORT=${API_PORT:-9000}
 MOTO_PORT=${MOTO_PORT:-4566}
+# Another instance (make test's fuzz run) keeps its settings and logs apart.
+RUN_DIR=${RUN_DIR:-.local}
 
 say() { printf 'make dev: %s\n' "$*"; }
 
@@ -36,12 +38,12 @@ company=$(target/debug/provision company --name "Demo company")
 API_KEY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["api_key"])' "$company")
 say "stack and demo company ready"
 
-mkdir -p .local
-cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" >.local/watch.log 2>&1 &
+mkdir -p "$RUN_DIR"
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" >"$RUN_DIR/watch.log" 2>&1 &
 pids+=($!)
 API_URL="http://127.0.0.1:$API_PORT"
 
-.venv/bin/python scripts/sqs_bridge.py "$IMPORT_QUEUE_URL" "$API_URL/2015-03-31/functions/import_worker/invocations" >.local/bridge.log 2>&1 &
+.venv/bin/python scripts/sqs_bridge.py "$IMPORT_QUEUE_URL" "$API_URL/2015-03-31/functions/import_worker/invocations" >"$RUN_DIR/bridge.log" 2>&1 &
 pids+=($!)
 
 # Each function starts on its first request; make one request to each now so no user waits on
@@ -58,10 +60,10 @@ for path in "${warm[@]}"; do
     case "$status" in 2??|4??) break ;; esac
     sleep 0.5
   done
-  case "$status" in 2??|4??) ;; *) say "GET /api/v1/$path answered $status: see .local/watch.log"; exit 1 ;; esac
+  case "$status" in 2??|4??) ;; *) say "GET /api/v1/$path answered $status: see $RUN_DIR/watch.log"; exit 1 ;; esac
 done
 
-cat >.local/dev.env <<ENV
+cat >"$RUN_DIR/dev.env" <<ENV
 API_URL=$API_URL
 API_KEY=$API_KEY
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
@@ -70,6 +72,6 @@ TABLE_NAME=$TABLE_NAME
 IMPORT_BUCKET=$IMPORT_BUCKET
 IMPORT_QUEUE_URL=$IMPORT_QUEUE_URL
 ENV
-say "ready: $API_URL/api/v1/ (settings in .local/dev.env; logs in .local/*.log; Ctrl-C stops)"
+say "ready: $API_URL/api/v1/ (settings in $RUN_DIR/dev.env; logs in $RUN_DIR/*.log; Ctrl-C stops)"
 say "try: curl -H 'Authorization: Api-Key $API_KEY' $API_URL/api/v1/products/"
 wait

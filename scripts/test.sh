@@ -9,6 +9,7 @@ trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
 export TABLE_NAME="licensing-test-$$" IMPORT_BUCKET="licensing-test-$$" IMPORT_QUEUE_NAME="licensing-test-$$"
 .venv/bin/cfn-lint infra/template.yaml
 echo "cfn-lint: infra/template.yaml passed"
+.venv/bin/python scripts/check_openapi.py
 mkdir -p .local
 cargo test --workspace --locked "$@" 2>&1 | tee .local/test.log
 # One closing line over every test binary (unit, integration, doc).
