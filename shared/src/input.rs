@@ -196,6 +196,16 @@ impl<'a> Input<'a> {
         self.int(name, 1, i64::MAX).map(|n| n as Id)
     }
 
+    /// An id that must be given (absent and `null` are errors).
+    pub fn required_id(&mut self, name: &str) -> Option<Id> {
+        match self.obj.get(name) {
+            None => self.error(name, REQUIRED),
+            Some(Value::Null) => self.error(name, NOT_NULL),
+            Some(_) => return self.id(name),
+        }
+        None
+    }
+
     /// One of `choices`, each `(accepted spelling, canonical value)`; matched case-insensitively.
     pub fn choice(&mut self, name: &str, choices: &[(&str, &'static str)]) -> Option<&'static str> {
         let text = self.string(name, SHORT_TEXT)?;

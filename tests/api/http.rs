@@ -45,3 +45,20 @@ async fn get_with_json_content_type_and_no_body_is_fine() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"], json!([]));
 }
+
+/// Found by `make fuzz`: a `null` product created a feature, field or template of product 0.
+#[tokio::test]
+async fn a_required_product_may_not_be_null() {
+    let t = Tenant::new().await;
+    for (path, body) in [
+        ("/api/v1/product-features/", json!({"product": null, "name": "Export", "code": "export"})),
+        ("/api/v1/product-custom-fields/", json!({"product": null, "name": "seat"})),
+        ("/api/v1/license-templates/", json!({"product": null, "name": "Pro", "code": "pro"})),
+        ("/api/v1/license-templates/", json!({"name": "Pro", "code": "pro"})),
+    ] {
+        let (status, errors) = t.post(path, &body).await;
+        assert_eq!(status, 400, "{path} {body}: {errors}");
+        assert!(errors["product"].is_array(), "{errors}");
+        assert_eq!(t.get(path).await.1["count"], 0, "nothing was created at {path}");
+    }
+}

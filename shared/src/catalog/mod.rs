@@ -275,11 +275,7 @@ pub fn read_product_ref(input: &mut Input, ctx: &WriteCtx, current: Option<Id>) 
             Some(current)
         }
         None => {
-            if !input.has("product") {
-                input.error("product", crate::input::REQUIRED);
-                return None;
-            }
-            let id = input.id("product")?;
+            let id = input.required_id("product")?;
             if ctx.catalog.product(id).is_none() {
                 input.error("product", format!("Invalid pk \"{id}\" - object does not exist."));
                 return None;
