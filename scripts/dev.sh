@@ -63,7 +63,7 @@ for path in "${warm[@]}"; do
   case "$status" in 2??|4??) ;; *) say "GET /api/v1/$path answered $status: see $RUN_DIR/watch.log"; exit 1 ;; esac
 done
 
-cat >"$RUN_DIR/dev.env" <<ENV
+cat >"$RUN_DIR/dev.env.tmp" <<ENV
 API_URL=$API_URL
 API_KEY=$API_KEY
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
@@ -72,6 +72,7 @@ TABLE_NAME=$TABLE_NAME
 IMPORT_BUCKET=$IMPORT_BUCKET
 IMPORT_QUEUE_URL=$IMPORT_QUEUE_URL
 ENV
+mv "$RUN_DIR/dev.env.tmp" "$RUN_DIR/dev.env"  # whole, for whoever waits for it
 say "ready: $API_URL/api/v1/ (settings in $RUN_DIR/dev.env; logs in $RUN_DIR/*.log; Ctrl-C stops)"
 say "try: curl -H 'Authorization: Api-Key $API_KEY' $API_URL/api/v1/products/"
 wait

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: cfn-lint over the SAM template, its own moto server on a free port, the unit and
-# integration tests against it; moto stops whatever happens.
+# `make test`: cfn-lint over the SAM template, the OpenAPI document against it, its own moto
+# server on a free port, the unit and integration tests against it, and a short contract fuzz;
+# moto stops whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/venv.sh
@@ -12,5 +13,12 @@ echo "cfn-lint: infra/template.yaml passed"
 .venv/bin/python scripts/check_openapi.py
 mkdir -p .local
 cargo test --workspace --locked "$@" 2>&1 | tee .local/test.log
+# A short contract fuzz (schemathesis, infra/openapi.yaml) of the handlers over HTTP.
+if ! API=local MAX_EXAMPLES=5 MAX_TIME=60 scripts/fuzz.sh >.local/fuzz.log 2>&1; then
+  cat .local/fuzz.log
+  echo "fuzz: failed (the report is in .local/fuzz-local/)" >&2
+  exit 1
+fi
+grep -E "^Test cases:" -A1 .local/fuzz.log | tail -n 1 | sed 's/^ */fuzz: /'
 # One closing line over every test binary (unit, integration, doc).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "cargo test: %d passed, %d failed\n", p, f }' .local/test.log

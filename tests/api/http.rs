@@ -31,6 +31,14 @@ async fn malformed_bodies_are_400() {
     let (status, body) = integration_tests::read(integration_tests::dispatch(&t.app, req).await);
     assert_eq!(status, 400);
     assert!(body["detail"].as_str().unwrap().starts_with("JSON parse error"), "{body}");
+    // Bytes that are not UTF-8 (API Gateway hands them over base64-encoded, as binary).
+    for path in ["/api/v1/products/", "/api/v1/orders/create_order/", "/api/v1/licenses/import_from_csv/"] {
+        let req = integration_tests::request(Method::POST, path, Some(&format!("Api-Key {}", t.key)), None);
+        let (parts, _) = req.into_parts();
+        let req = lambda_http::Request::from_parts(parts, lambda_http::Body::Binary(vec![0xff, 0xfe, 0x02, b'{']));
+        let (status, _) = integration_tests::read(integration_tests::dispatch(&t.app, req).await);
+        assert_eq!(status, 400, "{path}");
+    }
 
     let (status, body) = t.call_as(Some(&t.key), Method::POST, "/api/v1/products/", Some(&json!(["a list"]))).await;
     assert_eq!(status, 400);
