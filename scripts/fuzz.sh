@@ -55,5 +55,6 @@ fi
   --max-examples "${MAX_EXAMPLES:-50}" \
   --max-time "${MAX_TIME:-300}" \
   --workers 1 \
+  --request-timeout 30 \
   --seed "${SEED:-1}" \
   --report junit --report-dir "$run_dir"
