@@ -404,19 +404,11 @@ impl Batch {
     }
 
     fn put_customer(&mut self, known: &Known, customer: Customer) {
-        let before = known.customers.get(&customer.id).cloned();
-        if !self.customers.contains_key(&customer.id) {
-            self.writes += if before.is_some() { 1 } else { 2 };
-        }
-        self.customers.insert(customer.id, (before, customer));
+        self.writes += stage(&mut self.customers, &known.customers, customer);
     }
 
     fn put_order(&mut self, known: &Known, order: Order) {
-        let before = known.orders.get(&order.id).cloned();
-        if !self.orders.contains_key(&order.id) {
-            self.writes += if before.is_some() { 1 } else { 2 };
-        }
-        self.orders.insert(order.id, (before, order));
+        self.writes += stage(&mut self.orders, &known.orders, order);
     }
 
     /// At most how many writes a valid row adds: its license and key claim; a customer or an
@@ -447,6 +439,19 @@ impl Batch {
         self.writes += 1;
         true
     }
+}
+
+/// Puts `after` into a batch's versions, beside what the table holds; the writes it adds: one
+/// (a replace) or two (a new item and its claim) the first time, none after.
+fn stage<E: Entity + Clone>(staged: &mut BTreeMap<Id, (Option<E>, E)>, known: &HashMap<Id, E>, after: E) -> usize {
+    let before = known.get(&after.id()).cloned();
+    let writes = match (staged.contains_key(&after.id()), &before) {
+        (true, _) => 0,
+        (false, Some(_)) => 1,
+        (false, None) => 2,
+    };
+    staged.insert(after.id(), (before, after));
+    writes
 }
 
 impl<'a> Run<'a> {
@@ -515,7 +520,7 @@ impl<'a> Run<'a> {
 
     /// The complete rows of the range from `start` (numbered from `first_row`) and whether it
     /// reaches the end of the file; `None` past the end.
-    async fn ranges(&self, start: u64, first_row: u64) -> Result<Option<(Vec<RawRow>, bool)>, WorkerError> {
+    async fn rows_from(&self, start: u64, first_row: u64) -> Result<Option<(Vec<RawRow>, bool)>, WorkerError> {
         if start >= self.size {
             return Ok(None);
         }
@@ -531,7 +536,7 @@ impl<'a> Run<'a> {
     /// Counts the data rows (once per job, for its progress).
     async fn count_rows(&self) -> Result<u64, WorkerError> {
         let (mut at, mut count) = (self.header.data_start, 0);
-        while let Some((rows, at_end)) = self.ranges(at, count + 1).await? {
+        while let Some((rows, at_end)) = self.rows_from(at, count + 1).await? {
             count += rows.len() as u64;
             match rows.last() {
                 Some(last) if !at_end => at = last.end,
@@ -548,7 +553,7 @@ impl<'a> Run<'a> {
         }
         loop {
             let start = self.job.next_offset.max(self.header.data_start);
-            let Some((rows, at_end)) = self.ranges(start, self.job.next_row).await? else { return Ok(true) };
+            let Some((rows, at_end)) = self.rows_from(start, self.job.next_row).await? else { return Ok(true) };
             for window in rows.chunks(WINDOW_ROWS) {
                 if self.out_of_time() {
                     return Ok(false);
