@@ -6,26 +6,20 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use bench::BenchTenant;
-use integration_tests::{dispatch, read, request};
+use bench::{percentile, BenchTenant};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
 
 const ORDERS: usize = 20;
 const PER_ORDER: usize = 100;
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 #[tokio::main]
 async fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(100);
-    let BenchTenant { app, counter, auth, .. } = BenchTenant::new().await;
-    let call = |method: Method, path: String, body: Option<Value>| {
-        let req = request(method, &path, Some(&auth), body.as_ref());
-        let app = &app;
-        async move { read(dispatch(app, req).await) }
+    let tenant = BenchTenant::new().await;
+    let (tenant, counter) = (&tenant, &tenant.counter);
+    let call = |method: Method, path: String, body: Option<Value>| async move {
+        tenant.call(method, &path, body.as_ref()).await
     };
     let product = json!({"product_name": "Bench", "short_code": "bench"});
     assert_eq!(call(Method::POST, "/api/v1/products/".into(), Some(product)).await.0, 201);

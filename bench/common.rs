@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use lambda_http::http::Method;
+use serde_json::Value;
 use shared::config::Config;
 use shared::ids::Id;
 use shared::App;
@@ -41,6 +43,19 @@ impl BenchTenant {
         let (company, key) = provision::create_company(&app.store, "bench").await.expect("company");
         BenchTenant { app, counter, company, auth: format!("Api-Key {key}") }
     }
+}
+
+impl BenchTenant {
+    /// A request to the handler API Gateway would route it to, with this tenant's key.
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let req = integration_tests::request(method, path, Some(&self.auth), body);
+        integration_tests::read(integration_tests::dispatch(&self.app, req).await)
+    }
+}
+
+/// The value at fraction `p` of sorted latencies.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// An SDK interceptor counting requests by DynamoDB operation (the `X-Amz-Target` header).

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use bench::BenchTenant;
-use integration_tests::{dispatch, read, request};
 use lambda_http::http::Method;
 use serde_json::json;
 use shared::imports::worker::{handle_event, WorkerOptions};
@@ -50,19 +49,18 @@ fn rss_kb(field: &str) -> u64 {
 #[tokio::main]
 async fn main() {
     let rows: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(100_000);
-    let BenchTenant { app, counter, auth, company } = BenchTenant::new().await;
-    let call = |method: Method, path: &str, body: serde_json::Value| {
-        let req = request(method, path, Some(&auth), Some(&body));
-        let app = &app;
-        async move { read(dispatch(app, req).await) }
-    };
-    let (status, _) =
-        call(Method::POST, "/api/v1/products/", json!({"product_name": "App", "short_code": "app"})).await;
+    let tenant = BenchTenant::new().await;
+    let BenchTenant { app, counter, company, .. } = &tenant;
+    let company = *company;
+    let (status, _) = tenant
+        .call(Method::POST, "/api/v1/products/", Some(&json!({"product_name": "App", "short_code": "app"})))
+        .await;
     assert_eq!(status, 201);
 
     // The file goes up as through upload_url (straight to S3), then its S3 event runs the worker.
-    let (status, upload) =
-        call(Method::POST, "/api/v1/licenses/import_from_csv/upload_url/", json!({"file_name": "bench.csv"})).await;
+    let (status, upload) = tenant
+        .call(Method::POST, "/api/v1/licenses/import_from_csv/upload_url/", Some(&json!({"file_name": "bench.csv"})))
+        .await;
     assert_eq!(status, 200, "{upload}");
     let job = upload["job_id"].as_u64().expect("job_id");
     let key = keys::import_object_key(company, job, "bench.csv");
@@ -89,12 +87,13 @@ async fn main() {
     };
     counter.take();
     let started = Instant::now();
-    let response = handle_event(&app, event, &options).await;
+    let response = handle_event(app, event, &options).await;
     let import_secs = started.elapsed().as_secs_f64();
     let peak_kb = rss_kb("VmHWM:");
     assert!(response.batch_item_failures.is_empty());
     let requests = counter.take();
-    let (_, result) = call(Method::GET, &format!("/api/v1/licenses-import-results/{job}/"), json!(null)).await;
+    let (_, result) =
+        tenant.call(Method::GET, &format!("/api/v1/licenses-import-results/{job}/"), Some(&json!(null))).await;
     assert_eq!(result["status"], "success", "{result}");
     assert_eq!(result["result"]["created_licenses_count"], rows);
 

@@ -6,26 +6,18 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use bench::BenchTenant;
-use integration_tests::{dispatch, read, request};
+use bench::{percentile, BenchTenant};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 #[tokio::main]
 async fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(20);
-    let BenchTenant { app, counter, auth, .. } = BenchTenant::new().await;
-    let call = |method: Method, path: &str, body: Value| {
-        let req = request(method, path, Some(&auth), Some(&body));
-        let app = &app;
-        async move { read(dispatch(app, req).await) }
-    };
-    let (status, _) =
-        call(Method::POST, "/api/v1/products/", json!({"product_name": "Bench", "short_code": "bench"})).await;
+    let tenant = BenchTenant::new().await;
+    let (tenant, counter) = (&tenant, &tenant.counter);
+    let (status, _) = tenant
+        .call(Method::POST, "/api/v1/products/", Some(&json!({"product_name": "Bench", "short_code": "bench"})))
+        .await;
     assert_eq!(status, 201);
 
     println!("| order | runs | p50 ms | p90 ms | mean ms | DynamoDB requests per order |");
@@ -39,7 +31,7 @@ async fn main() {
                               "items": [{"product_code": "bench", "licenses": licenses}]});
             counter.take();
             let started = Instant::now();
-            let (status, answer) = call(Method::POST, "/api/v1/orders/create_order/", body).await;
+            let (status, answer) = tenant.call(Method::POST, "/api/v1/orders/create_order/", Some(&body)).await;
             latencies.push(started.elapsed().as_secs_f64() * 1000.0);
             assert_eq!(status, 200, "{answer}");
             for (operation, n) in counter.take() {
