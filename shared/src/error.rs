@@ -119,6 +119,7 @@ impl From<crate::store::StoreError> for ApiError {
         use crate::store::StoreError;
         match err {
             StoreError::Conflict(message) | StoreError::Stale(message) => ApiError::Conflict(message),
+            StoreError::TooLarge { field, message } => ApiError::field(field, message),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -5,6 +5,22 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
+/// The current time at the precision the table stores (microseconds, UTC).
+///
+/// Every time the API keeps comes from here or from [`parse_time`], both truncated to what
+/// [`format_time`] writes, so a value in memory equals the same value read back from the
+/// table. Comparing an untruncated clock reading with a stored one (nanoseconds against
+/// microseconds) made an import worker believe it had lost its lease (issue 11, item 1).
+pub fn now() -> OffsetDateTime {
+    stored_precision(OffsetDateTime::now_utc())
+}
+
+/// `t` in UTC, truncated to whole microseconds.
+pub fn stored_precision(t: OffsetDateTime) -> OffsetDateTime {
+    let t = t.to_offset(UtcOffset::UTC);
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
+}
+
 /// `2020-07-03T13:08:40Z`, with 6 fractional digits only when there is a fraction.
 pub fn format_time(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
@@ -25,7 +41,7 @@ pub fn format_date(d: Date) -> String {
 pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
     let s = s.trim();
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Some(t.to_offset(UtcOffset::UTC));
+        return Some(stored_precision(t));
     }
     let naive = [
         format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
@@ -36,7 +52,7 @@ pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
     ];
     for fmt in naive {
         if let Ok(t) = PrimitiveDateTime::parse(s, fmt) {
-            return Some(t.assume_utc());
+            return Some(stored_precision(t.assume_utc()));
         }
     }
     parse_date_only(s).map(|d| d.midnight().assume_utc())
@@ -107,6 +123,17 @@ mod tests {
         assert_eq!(parse_time("2020-07-03T13:08:40"), Some(t));
         assert_eq!(parse_time("2020-07-03"), Some(datetime!(2020-07-03 0:00 UTC)));
         assert_eq!(parse_time("03/07/2020"), None);
+    }
+
+    #[test]
+    fn times_in_memory_equal_their_stored_text_read_back() {
+        for _ in 0..1_000 {
+            let t = now();
+            assert_eq!(parse_time(&format_time(t)), Some(t));
+        }
+        let precise = parse_time("2020-07-03T13:08:40.123456789Z").unwrap();
+        assert_eq!(parse_time(&format_time(precise)), Some(precise));
+        assert_eq!(precise.nanosecond(), 123_456_000);
     }
 
     #[test]

@@ -9,6 +9,8 @@ mod http;
 mod imports;
 mod isolation;
 mod licenses;
+mod limits;
 mod orders;
 mod products;
+mod scope;
 mod templates;

@@ -13,7 +13,6 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use shared::auth::new_api_key;
 use shared::ids::{Id, IdGenerator};
 use shared::store::{keys, Company, Store, StoreError};
-use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -192,7 +191,7 @@ async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str, queue_arn: &st
 /// A new company and its first admin key (shown once).
 pub async fn create_company(store: &Store, name: &str) -> Result<(Id, String), ProvisionError> {
     let ids = IdGenerator::new(store.lease_id_node().await?);
-    let company = Company { id: ids.next_id(), name: name.to_string(), created_at: OffsetDateTime::now_utc() };
+    let company = Company { id: ids.next_id(), name: name.to_string(), created_at: shared::timefmt::now() };
     store.put_company(&company).await?;
     let key = create_api_key(store, company.id, None).await?;
     Ok((company.id, key))

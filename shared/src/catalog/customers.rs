@@ -15,6 +15,9 @@ use crate::timefmt::{format_time, rfc3339};
 
 /// Most labels one customer may carry.
 const MAX_LABELS: usize = 50;
+/// Most labels one request may create: each is two writes (the label and its name's marker),
+/// and the rest of the transaction (customer, order, licenses) needs room.
+const MAX_NEW_LABELS: usize = 25;
 
 /// A label on a customer: `id` is the link's own id, as the vendor's `labels[].id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,17 +161,29 @@ impl Customer {
     }
 
     /// Links to labels by name, creating the labels not seen before in `ctx`'s transaction.
+    /// Names are matched as their uniqueness marker folds them ([`Label::folded`]), so two
+    /// names that differ only in case ("Äpfel", "äpfel") are one label, never two claims of one
+    /// marker. At most [`MAX_NEW_LABELS`] new labels per request keep the transaction within
+    /// DynamoDB's 100 items.
     fn read_labels(&mut self, names: Vec<String>, input: &mut Input, ctx: &mut WriteCtx) -> Result<(), ApiError> {
         let mut links = Vec::with_capacity(names.len());
+        let mut created = 0;
         for (i, name) in names.iter().map(|n| n.trim()).enumerate() {
             if name.is_empty() {
                 input.error(&format!("labels.{i}"), crate::input::BLANK);
                 continue;
             }
-            let existing = ctx.catalog.labels.iter().find(|l| l.name.eq_ignore_ascii_case(name)).map(|l| l.id);
+            let folded = Label::folded(name);
+            let existing = ctx.catalog.labels.iter().find(|l| Label::folded(&l.name) == folded).map(|l| l.id);
             let label = match existing {
                 Some(id) => id,
+                None if created == MAX_NEW_LABELS => {
+                    input
+                        .error("labels", format!("At most {MAX_NEW_LABELS} new labels can be created in one request."));
+                    break;
+                }
                 None => {
+                    created += 1;
                     let label = Label::new(ctx.ids.next_id(), name, ctx.now);
                     ctx.tx.create(&label)?;
                     ctx.catalog.labels.push(label.clone());

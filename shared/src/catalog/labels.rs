@@ -27,6 +27,11 @@ impl Label {
         let color = PALETTE[(id % PALETTE.len() as u64) as usize].to_string();
         Label { id, name: name.to_string(), color, created_at: now, updated_at: now }
     }
+
+    /// The form names are unique in (Unicode lowercase): "Äpfel" and "äpfel" are one label.
+    pub fn folded(name: &str) -> String {
+        name.to_lowercase()
+    }
 }
 
 impl Entity for Label {
@@ -42,6 +47,6 @@ impl Entity for Label {
     }
 
     fn unique_keys(&self) -> Vec<UniqueKey> {
-        vec![UniqueKey { kind: "LABEL_NAME", scope: "-".into(), value: self.name.to_lowercase(), field: "labels" }]
+        vec![UniqueKey { kind: "LABEL_NAME", scope: "-".into(), value: Label::folded(&self.name), field: "labels" }]
     }
 }

@@ -227,7 +227,7 @@ async fn write_ctx<'a>(
         principal,
         catalog,
         ids: app.ids().await?,
-        now: OffsetDateTime::now_utc(),
+        now: crate::timefmt::now(),
         tx: store.transaction(),
         creating,
     })

@@ -165,6 +165,14 @@ impl Resource for Product {
         }
         if let Some(codes) = input.string_list("bundle_products", MAX_BUNDLE_MEMBERS, SHORT_TEXT) {
             self.bundle_products = self.bundle_members(&codes, input, &ctx.catalog);
+            // A bundle's licenses include licenses of its members: a manager may only bundle
+            // products it may write into itself.
+            if let Some(outside) = self.bundle_products.iter().find(|id| !ctx.principal.can_access(**id)) {
+                let code = ctx.catalog.product(*outside).map_or("", |p| p.short_code.as_str());
+                return Err(ApiError::PermissionDenied(format!(
+                    "You do not have permission to bundle product \"{code}\"."
+                )));
+            }
         }
         if self.is_bundle && self.bundle_products.is_empty() {
             input.error("bundle_products", "A bundle product needs at least one member product.");

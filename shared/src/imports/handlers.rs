@@ -8,7 +8,6 @@ use bytes::Bytes;
 use lambda_http::http::{header, Method};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use time::OffsetDateTime;
 
 use super::rows::read_header;
 use super::{invalid_rows, ImportJob, JobStatus};
@@ -156,8 +155,7 @@ async fn new_job(
         products.sort_unstable();
         products
     });
-    let job =
-        ImportJob::new(app.ids().await?.next_id(), store.company(), file_name, products, OffsetDateTime::now_utc());
+    let job = ImportJob::new(app.ids().await?.next_id(), store.company(), file_name, products, crate::timefmt::now());
     let mut tx = store.transaction();
     tx.create(&job)?;
     tx.commit().await?;
@@ -166,7 +164,7 @@ async fn new_job(
 
 /// A job whose file could not be stored will never run: say so in it (best effort).
 async fn mark_unstored(store: TenantStore<'_>, job: &ImportJob) {
-    let mut failed = job.next_version(OffsetDateTime::now_utc());
+    let mut failed = job.next_version(crate::timefmt::now());
     failed.status = JobStatus::Error;
     failed.error = Some("The file could not be stored; upload it again.".into());
     failed.finished_at = Some(failed.updated_at);

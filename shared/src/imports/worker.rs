@@ -246,7 +246,7 @@ async fn fail_job(store: TenantStore<'_>, id: Id, reason: &str) {
         if job.status.is_finished() {
             return;
         }
-        let now = OffsetDateTime::now_utc();
+        let now = crate::timefmt::now();
         let mut failed = job.next_version(now);
         failed.status = JobStatus::Error;
         failed.error = Some(reason.to_string());
@@ -291,7 +291,7 @@ async fn run_job(
             tracing::info!("another run holds the job");
             return Ok(());
         }
-        let now = OffsetDateTime::now_utc();
+        let now = crate::timefmt::now();
         let mut taken = job.next_version(now);
         taken.status = JobStatus::Running;
         taken.started_at.get_or_insert(now);
@@ -569,7 +569,7 @@ impl<'a> Run<'a> {
 
     /// Ends the run: the job finished, or released for the follow-up.
     async fn end(&mut self, finished: bool) -> Result<(), WorkerError> {
-        let now = OffsetDateTime::now_utc();
+        let now = crate::timefmt::now();
         let mut next = self.job.next_version(now);
         next.lease = None;
         if finished {
@@ -883,7 +883,7 @@ impl<'a> Run<'a> {
             let page = InvalidPage { rows: batch.invalid.clone() };
             tx.create_record(pk.clone(), keys::import_invalid_sk(batch.first_row), &page, "INVALID_ROWS")?;
         }
-        let mut job = self.job.next_version(OffsetDateTime::now_utc());
+        let mut job = self.job.next_version(crate::timefmt::now());
         let (c, d) = (&mut job.counts, &batch.counts);
         c.total_row_count += d.total_row_count;
         c.valid_row_count += d.valid_row_count;

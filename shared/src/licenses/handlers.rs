@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
 
 use super::list::{canonical_pairs, parse_query, plan, read_path, LicenseCtx};
 use super::{License, LicenseFeature, RenderCtx};
@@ -72,7 +71,7 @@ pub async fn list_licenses_handler(app: &App, req: Request) -> Response<Body> {
         let pairs = canonical_pairs(crate::http::query_pairs(&req));
         let query = parse_query(&pairs)?;
         let catalog = Catalog::load(store).await?;
-        let path = plan(&query, principal, &catalog, OffsetDateTime::now_utc());
+        let path = plan(&query, principal, &catalog, crate::timefmt::now());
         let mut licenses = read_path(store, &path).await?;
         licenses.retain(|l| principal.can_access(l.product));
 
@@ -113,7 +112,7 @@ pub async fn update_features_handler(app: &App, req: Request) -> Response<Body> 
         let ids = app.ids().await?;
         let mut updated = license.clone();
         updated.features = replace_features(&body, &license, &catalog, ids)?;
-        updated.updated_at = OffsetDateTime::now_utc();
+        updated.updated_at = crate::timefmt::now();
         let mut tx = store.transaction();
         tx.replace(&license, &updated)?;
         tx.commit().await?;

@@ -4,18 +4,18 @@ use std::collections::HashMap;
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::write::{create_order, order_licenses};
+use super::view::{order_view, OrdersCtx};
+use super::write::create_order;
 use super::Order;
 use crate::app::{respond, route, App};
-use crate::auth::Principal;
 use crate::catalog::{Catalog, Customer};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::{json_object, ok, query_pairs};
 use crate::ids::Id;
 use crate::licenses::keygen::{self, generate_key};
-use crate::licenses::{License, RenderCtx};
+use crate::licenses::License;
 use crate::listing::{page_body, FieldValue, FilterSpec, ListQuery, Lookup, OrderSpec};
 use crate::store::{keys, TenantStore};
 
@@ -126,12 +126,6 @@ impl GenerateParams {
     }
 }
 
-/// What order lists and renderings need: the catalog and the customers of the orders at hand.
-pub struct OrdersCtx {
-    pub catalog: Catalog,
-    pub customers: HashMap<Id, Customer>,
-}
-
 fn customer_email(order: &Order, ctx: &OrdersCtx) -> FieldValue {
     order.customer.and_then(|id| ctx.customers.get(&id)).map(|c| c.email.as_str()).into()
 }
@@ -209,28 +203,6 @@ async fn candidate_orders(
         }
         None => Ok(store.query_index(1, keys::orders_gsi1pk(store.company())).await?),
     }
-}
-
-/// An order as `GET /api/v1/orders/{id}/` shows it, with the items the manager may see.
-async fn order_view(
-    store: TenantStore<'_>,
-    order: &Order,
-    principal: &Principal,
-    ctx: &mut OrdersCtx,
-) -> Result<Value, ApiError> {
-    let licenses: Vec<License> =
-        order_licenses(store, order).await?.into_iter().filter(|l| principal.can_access(l.product)).collect();
-    let mut visible = order.clone();
-    visible.items.retain(|i| principal.can_access(i.product));
-    for id in order.customer.into_iter().chain(licenses.iter().filter_map(|l| l.customer)) {
-        if let std::collections::hash_map::Entry::Vacant(slot) = ctx.customers.entry(id) {
-            if let Some(customer) = store.get::<Customer>(id).await? {
-                slot.insert(customer);
-            }
-        }
-    }
-    let render = RenderCtx { company: store.company(), catalog: &ctx.catalog, customers: &ctx.customers };
-    Ok(visible.render(&licenses, &render))
 }
 
 /// `GET /api/v1/orders/{id}/` (the order's own 64-bit id).

@@ -2,6 +2,7 @@
 
 pub mod handlers;
 pub mod request;
+pub mod view;
 pub mod write;
 
 use std::collections::HashMap;

@@ -121,10 +121,7 @@ pub fn read_order(
             let mut item_input = input.child(item, &path);
             let Some(product) = read_item_product(&mut item_input, catalog, is_bundle) else { continue };
             if !principal.can_access(product.id) {
-                return Err(ApiError::PermissionDenied(format!(
-                    "You do not have permission to create licenses of product \"{}\".",
-                    product.short_code
-                )));
+                return Err(no_permission(&product.short_code));
             }
             request.items.push(product.id);
             let item_index = request.items.len() - 1;
@@ -137,6 +134,12 @@ pub fn read_order(
             } else {
                 read_licenses(&mut item_input, &licenses, product, item_index, catalog, &defaults)
             };
+            // Every license written, a bundle's member licenses included, must be of a product
+            // the manager may write into: scope is checked on what is created, not on the item.
+            if let Some(outside) = planned.iter().find(|p| !principal.can_access(p.license.product)) {
+                let code = catalog.product(outside.license.product).map_or("", |p| p.short_code.as_str());
+                return Err(no_permission(code));
+            }
             request.licenses.extend(planned);
         }
     }
@@ -148,6 +151,10 @@ pub fn read_order(
     }
     check_duplicate_keys(&request.licenses, catalog)?;
     Ok(request)
+}
+
+fn no_permission(short_code: &str) -> ApiError {
+    ApiError::PermissionDenied(format!("You do not have permission to create licenses of product \"{short_code}\"."))
 }
 
 fn read_account(input: &mut Input, catalog: &Catalog) -> Option<Id> {

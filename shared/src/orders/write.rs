@@ -20,12 +20,11 @@
 //! A race lost on data read first (the order id or customer email got taken, the customer or
 //! the order changed) is `Stale`: the whole order is read and planned again, up to 3 times.
 
-use std::collections::HashMap;
-
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::request::{read_order, OrderRequest};
+use super::view::{order_licenses, render_visible, OrdersCtx};
 use super::{Order, OrderItem};
 use crate::app::App;
 use crate::auth::Principal;
@@ -33,9 +32,9 @@ use crate::catalog::{Catalog, Customer, Resource, WriteCtx};
 use crate::error::ApiError;
 use crate::ids::IdGenerator;
 use crate::licenses::keygen::{generate_key, DEFAULT_ALPHABET, DEFAULT_LENGTH};
-use crate::licenses::{License, RenderCtx};
+use crate::licenses::License;
 
-use crate::store::{keys, Entity, StoreError, TenantStore, MAX_TRANSACTION};
+use crate::store::{StoreError, TenantStore, WriteCost};
 
 const ATTEMPTS: usize = 3;
 
@@ -50,7 +49,7 @@ pub async fn create_order(
     let mut attempt = 1;
     loop {
         let catalog = Catalog::load(store).await?;
-        let now = OffsetDateTime::now_utc();
+        let now = crate::timefmt::now();
         let request = read_order(body, &catalog, principal, now)?;
         match write(store, catalog, principal, ids, request, now).await {
             Ok(order) => return Ok(order),
@@ -162,9 +161,8 @@ async fn write(
         (None, Some(new)) => ctx.tx.create_after_lookup(new)?,
         _ => {}
     }
-    let writes_per_license = |l: &License| 1 + l.unique_keys().len();
-    let license_writes: usize = licenses.iter().map(writes_per_license).sum();
-    let fits_one = ctx.tx.len() + 2 + license_writes <= MAX_TRANSACTION;
+    let license_cost: WriteCost = licenses.iter().map(|l| store.create_cost(l)).sum::<Result<_, _>>()?;
+    let fits_one = ctx.tx.has_room(license_cost, store.create_cost(&order)?);
     let mut staged: Vec<License> = Vec::new();
     if fits_one {
         for license in &licenses {
@@ -210,9 +208,8 @@ async fn write(
     };
     shown.retain(|l| !licenses.iter().any(|new| new.id == l.id));
     shown.extend(licenses);
-    let customers: HashMap<_, _> = customer.into_iter().map(|c| (c.id, c)).collect();
-    let render = RenderCtx { company: store.company(), catalog: &ctx.catalog, customers: &customers };
-    Ok(order.render(&shown, &render))
+    let mut view = OrdersCtx { catalog: ctx.catalog, customers: customer.into_iter().map(|c| (c.id, c)).collect() };
+    Ok(render_visible(store, &order, shown, principal, &mut view).await?)
 }
 
 /// Writes licenses and their key claims in transactions of at most 100 writes; `staged`
@@ -221,7 +218,7 @@ async fn stage(store: TenantStore<'_>, licenses: &[License], staged: &mut Vec<Li
     let mut batch = store.transaction();
     let mut in_batch: Vec<License> = Vec::new();
     for license in licenses {
-        if batch.len() + 1 + license.unique_keys().len() > MAX_TRANSACTION {
+        if !batch.has_room(store.create_cost(license)?, WriteCost::default()) {
             std::mem::replace(&mut batch, store.transaction()).commit().await?;
             staged.append(&mut in_batch);
         }
@@ -285,11 +282,4 @@ fn in_customer(err: ApiError) -> ApiError {
         ApiError::Validation(errors) => ApiError::Validation(errors.prefixed("customer")),
         other => other,
     }
-}
-
-/// The visible licenses of an order, in id order.
-pub async fn order_licenses(store: TenantStore<'_>, order: &Order) -> Result<Vec<License>, ApiError> {
-    let licenses: Vec<License> =
-        store.query_index(keys::LICENSES_BY_ORDER, keys::licenses_by_order(store.company(), order.id)).await?;
-    Ok(licenses.into_iter().filter(|l| order.shows(l)).collect())
 }

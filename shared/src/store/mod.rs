@@ -26,6 +26,10 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// Most writes one DynamoDB transaction may hold.
 pub const MAX_TRANSACTION: usize = 100;
+/// Most bytes one DynamoDB transaction may hold (the sum of its items' sizes).
+pub const MAX_TRANSACTION_BYTES: usize = 4_000_000;
+/// Largest item DynamoDB stores (400 KB, attribute names and values included).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -40,6 +44,10 @@ pub enum StoreError {
     Aws(String),
     #[error("item does not match its type: {0}")]
     Corrupt(String),
+    /// The write would pass one of DynamoDB's limits (item or transaction size, items per
+    /// transaction): the client's input made it so, and `field` names what to shrink.
+    #[error("{field}: {message}")]
+    TooLarge { field: String, message: String },
 }
 
 fn aws<E: std::error::Error + 'static, R: std::fmt::Debug + 'static>(err: SdkError<E, R>) -> StoreError {
@@ -61,7 +69,7 @@ pub fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
 /// A new `updated_at` for a write conditional on `previous`: now, and strictly later than
 /// `previous`, so that any two versions differ.
 pub fn later_than(previous: OffsetDateTime) -> OffsetDateTime {
-    OffsetDateTime::now_utc().max(previous + time::Duration::microseconds(1))
+    crate::timefmt::now().max(previous + time::Duration::microseconds(1))
 }
 
 /// Exponential backoff with jitter before retry `round` (none before the first try).
@@ -118,6 +126,47 @@ pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The size DynamoDB counts for an item: each attribute's name plus its value (see "Item
+/// sizes" in the DynamoDB developer guide: strings and binaries by length, numbers about one
+/// byte per two digits plus one, 3 bytes of overhead per list or map and 1 per element).
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(text) => text.len(),
+        AttributeValue::N(number) => number.len().div_ceil(2) + 1,
+        AttributeValue::B(blob) => blob.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::M(map) => 3 + map.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Ns(set) => set.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        _ => 0,
+    }
+}
+
+/// `TooLarge` when `item` would pass DynamoDB's item limit, naming its largest attribute.
+fn check_item_size(item: &Item, what: &str) -> Result<usize, StoreError> {
+    let size = item_size(item);
+    if size <= MAX_ITEM_BYTES {
+        return Ok(size);
+    }
+    let largest = item
+        .iter()
+        .max_by_key(|(name, value)| name.len() + value_size(value))
+        .map_or_else(|| "non_field_errors".to_string(), |(name, _)| name.clone());
+    Err(StoreError::TooLarge {
+        field: largest,
+        message: format!(
+            "This {what} would take {size} bytes; DynamoDB stores at most {MAX_ITEM_BYTES} bytes per item. \
+             Shorten this field."
+        ),
+    })
+}
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -126,6 +175,8 @@ fn s(value: impl Into<String>) -> AttributeValue {
 struct Write {
     item: TransactWriteItem,
     conflict: StoreError,
+    /// The size of the item it puts (0 for deletes and condition checks).
+    bytes: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -231,17 +282,19 @@ impl Store {
             item.insert(keys::gsi_sk(index.index), s(&index.sk));
         }
         item.insert("entity".into(), s(entity));
+        check_item_size(&item, &entity.to_lowercase())?;
         Ok(item)
     }
 
     fn put_new(&self, item: Item, conflict: StoreError) -> Write {
+        let bytes = item_size(&item);
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .expect("table, item and condition are set");
-        Write { item: TransactWriteItem::builder().put(put).build(), conflict }
+        Write { item: TransactWriteItem::builder().put(put).build(), conflict, bytes }
     }
 
     /// Runs the writes as one transaction. A failed condition becomes the `Conflict` of the
@@ -510,6 +563,13 @@ impl<'a> TenantStore<'a> {
         Transaction { tenant: *self, writes: Vec::new() }
     }
 
+    /// What creating `entity` adds to a transaction: its item and its claims.
+    pub fn create_cost<E: Entity>(&self, entity: &E) -> Result<WriteCost, StoreError> {
+        let claims = entity.unique_keys().len();
+        let bytes = item_size(&self.entity_item(entity)?);
+        Ok(WriteCost { writes: 1 + claims, bytes: bytes + claims * MARKER_BYTES })
+    }
+
     fn unique_pk(&self, key: &UniqueKey) -> String {
         keys::unique_pk(self.company, key.kind, &key.scope, &key.value)
     }
@@ -519,6 +579,29 @@ impl<'a> TenantStore<'a> {
         self.store.item_of(entity, pk, sk, &entity.index_keys(self.company), E::KIND)
     }
 }
+
+/// What adding something to a transaction costs: writes (items) and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteCost {
+    pub writes: usize,
+    pub bytes: usize,
+}
+
+impl std::ops::Add for WriteCost {
+    type Output = WriteCost;
+    fn add(self, other: WriteCost) -> WriteCost {
+        WriteCost { writes: self.writes + other.writes, bytes: self.bytes + other.bytes }
+    }
+}
+
+impl std::iter::Sum for WriteCost {
+    fn sum<I: Iterator<Item = WriteCost>>(iter: I) -> WriteCost {
+        iter.fold(WriteCost::default(), |a, b| a + b)
+    }
+}
+
+/// A uniqueness marker's size, generously (its key holds the value: ≤ 255 characters + scope).
+const MARKER_BYTES: usize = 1_024;
 
 /// Writes collected and committed as one DynamoDB transaction: all of them or none.
 pub struct Transaction<'a> {
@@ -570,14 +653,20 @@ impl Transaction<'_> {
         let changed =
             StoreError::Stale(format!("The {} was changed by another request; read it again and retry.", E::NAME));
         let table = self.tenant.store.table().to_string();
+        let item = self.tenant.entity_item(new)?;
+        let bytes = item_size(&item);
         let put = Put::builder()
             .table_name(&table)
-            .set_item(Some(self.tenant.entity_item(new)?))
+            .set_item(Some(item))
             .condition_expression("updated_at = :seen")
             .expression_attribute_values(":seen", s(format_time(old.updated_at())))
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.writes.push(Write { item: TransactWriteItem::builder().put(put).build(), conflict: changed.clone() });
+        self.writes.push(Write {
+            item: TransactWriteItem::builder().put(put).build(),
+            conflict: changed.clone(),
+            bytes,
+        });
         let (old_keys, new_keys) = (old.unique_keys(), new.unique_keys());
         for key in old_keys.iter().filter(|k| !new_keys.contains(k)) {
             let delete = Delete::builder()
@@ -589,8 +678,11 @@ impl Transaction<'_> {
                 .expression_attribute_values(":owner", AttributeValue::N(old.id().to_string()))
                 .build()
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            self.writes
-                .push(Write { item: TransactWriteItem::builder().delete(delete).build(), conflict: changed.clone() });
+            self.writes.push(Write {
+                item: TransactWriteItem::builder().delete(delete).build(),
+                conflict: changed.clone(),
+                bytes: 0,
+            });
         }
         for key in new_keys.iter().filter(|k| !old_keys.contains(k)) {
             self.claim::<E>(key, new.id(), false)?;
@@ -613,13 +705,37 @@ impl Transaction<'_> {
         self.writes.len()
     }
 
+    /// The bytes of the items it puts (DynamoDB takes at most `MAX_TRANSACTION_BYTES`).
+    pub fn bytes(&self) -> usize {
+        self.writes.iter().map(|w| w.bytes).sum()
+    }
+
+    /// Whether `more` (writes, bytes) still fit in this transaction, with `reserve` writes
+    /// and bytes kept for what the caller adds last.
+    pub fn has_room(&self, more: WriteCost, reserve: WriteCost) -> bool {
+        self.len() + more.writes + reserve.writes <= MAX_TRANSACTION
+            && self.bytes() + more.bytes + reserve.bytes <= MAX_TRANSACTION_BYTES
+    }
+
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty()
     }
 
+    /// Commits all writes or none. A transaction over DynamoDB's limits is `TooLarge` before
+    /// anything is sent (callers that can split their writes check `has_room` first).
     pub async fn commit(self) -> Result<(), StoreError> {
         if self.writes.is_empty() {
             return Ok(());
+        }
+        let (count, bytes) = (self.len(), self.bytes());
+        if count > MAX_TRANSACTION || bytes > MAX_TRANSACTION_BYTES {
+            return Err(StoreError::TooLarge {
+                field: "non_field_errors".into(),
+                message: format!(
+                    "This request would write {count} items ({bytes} bytes) at once; DynamoDB writes at most \
+                     {MAX_TRANSACTION} items and {MAX_TRANSACTION_BYTES} bytes in one transaction."
+                ),
+            });
         }
         self.tenant.store.transact(self.writes).await
     }
