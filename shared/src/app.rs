@@ -14,7 +14,7 @@ use crate::auth::{Authenticator, Principal};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::http::api_segments;
-use crate::ids::{Id, IdGenerator};
+use crate::ids::{now_ms, Id, IdGenerator, NodeLease, NODE_COUNT};
 use crate::store::Store;
 
 pub struct App {
@@ -26,6 +26,10 @@ pub struct App {
     pub sqs: aws_sdk_sqs::Client,
     auth: Authenticator,
     ids: OnceCell<IdGenerator>,
+    /// This container's lease on the generator's node number; renewed before it runs short.
+    node_lease: tokio::sync::Mutex<Option<NodeLease>>,
+    /// A random token naming this container as a lease owner.
+    lease_owner: String,
 }
 
 impl App {
@@ -38,7 +42,17 @@ impl App {
         let store = Store::new(dynamodb, config.table_name.clone());
         let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
         let sqs = aws_sdk_sqs::Client::new(sdk);
-        Self { config, store, s3, sqs, auth: Authenticator::default(), ids: OnceCell::new() }
+        let lease_owner = crate::ids::new_lease_owner();
+        Self {
+            config,
+            store,
+            s3,
+            sqs,
+            auth: Authenticator::default(),
+            ids: OnceCell::new(),
+            node_lease: tokio::sync::Mutex::new(None),
+            lease_owner,
+        }
     }
 
     /// From the environment (`TABLE_NAME`, …; AWS settings including `AWS_ENDPOINT_URL`).
@@ -53,9 +67,30 @@ impl App {
         self.auth.authenticate(&self.store, header).await
     }
 
-    /// The container's id generator; its node number is leased on first use.
+    /// The container's id generator, its node lease checked first: leased on first use,
+    /// renewed when less than `RENEW_BEFORE_MS` is left (so it outlives this invocation), and
+    /// replaced by another node if a container took it over while this one was frozen.
     pub async fn ids(&self) -> Result<&IdGenerator, ApiError> {
-        self.ids.get_or_try_init(|| async { Ok(IdGenerator::new(self.store.lease_id_node().await?)) }).await
+        let mut held = self.node_lease.lock().await;
+        let now = now_ms();
+        let lease = match held.take() {
+            Some(lease) if !lease.needs_renewal(now) => lease,
+            Some(lease) => {
+                let until = NodeLease::expiry(now);
+                if self.store.renew_id_node(&lease, until).await? {
+                    NodeLease { until_ms: until, ..lease }
+                } else {
+                    tracing::warn!(node = lease.node, "id node lease taken over; leasing another");
+                    self.store.lease_id_node(&self.lease_owner, now, until, NODE_COUNT).await?
+                }
+            }
+            None => self.store.lease_id_node(&self.lease_owner, now, NodeLease::expiry(now), NODE_COUNT).await?,
+        };
+        let node = lease.node;
+        *held = Some(lease);
+        let ids = self.ids.get_or_init(|| async { IdGenerator::new(node) }).await;
+        ids.set_node(node);
+        Ok(ids)
     }
 }
 

@@ -1,13 +1,18 @@
 //! Time-ordered 64-bit ids that stay below 2^53 (exact in JavaScript).
 //!
 //! Layout (53 bits): 41 bits of milliseconds since 2020-01-01T00:00:00Z (good until 2089),
-//! 10 bits of node number, 2 bits of sequence. Each warm container leases a node number from
-//! an atomic DynamoDB counter (see `Store::lease_id_node`), so two live containers only share
-//! one after 1,024 further cold starts; every create is also a conditional write
-//! (`attribute_not_exists`), so even then a collision is refused, never an overwrite.
-//! When a container asks for more than 4 ids in one millisecond the generator borrows the
-//! next millisecond: ids stay unique and increasing, and run at most briefly ahead of the clock.
+//! 10 bits of node number, 2 bits of sequence. When a container asks for more than 4 ids in
+//! one millisecond the generator borrows the next millisecond: ids stay unique and increasing,
+//! and run at most briefly ahead of the clock.
+//!
+//! Node numbers are *leased* (see [`NodeLease`] and `Store::lease_id_node`): a container holds
+//! its node with an owner token and an expiry, renews it while it works, and never takes a
+//! node whose lease is live; if all 1,024 are live it fails loudly rather than share one. So
+//! no two live containers ever share a node, however many cold starts there have been. Every
+//! create is also conditional (`attribute_not_exists`): even a bug here could refuse a write,
+//! never overwrite one.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use time::OffsetDateTime;
@@ -22,7 +27,7 @@ const MAX_TIME_MS: u64 = (1 << 41) - 1;
 
 #[derive(Debug)]
 pub struct IdGenerator {
-    node: u64,
+    node: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -35,7 +40,17 @@ struct State {
 impl IdGenerator {
     /// `node` is taken modulo the node space.
     pub fn new(node: u64) -> Self {
-        Self { node: node % NODE_COUNT, state: Mutex::new(State::default()) }
+        Self { node: AtomicU64::new(node % NODE_COUNT), state: Mutex::new(State::default()) }
+    }
+
+    /// The node this generator stamps into ids.
+    pub fn node(&self) -> u64 {
+        self.node.load(Ordering::SeqCst)
+    }
+
+    /// Stamps `node` from now on (a container whose lease was taken over leases another).
+    pub fn set_node(&self, node: u64) {
+        self.node.store(node % NODE_COUNT, Ordering::SeqCst);
     }
 
     pub fn next_id(&self) -> Id {
@@ -58,8 +73,55 @@ impl IdGenerator {
                 state.seq = 0;
             }
         }
-        (state.last_ms.min(MAX_TIME_MS) << (NODE_BITS + SEQ_BITS)) | (self.node << SEQ_BITS) | state.seq
+        (state.last_ms.min(MAX_TIME_MS) << (NODE_BITS + SEQ_BITS)) | (self.node() << SEQ_BITS) | state.seq
     }
+}
+
+/// How long a node lease lasts (milliseconds). Longer than the longest invocation (the import
+/// worker's 900 s) plus [`RENEW_BEFORE_MS`]'s margin, so a lease checked at the start of an
+/// invocation outlives it.
+pub const LEASE_MS: i64 = 30 * 60 * 1_000;
+/// A lease with less than this left is renewed before its ids are used (milliseconds).
+pub const RENEW_BEFORE_MS: i64 = 20 * 60 * 1_000;
+/// Clocks of two containers may differ by this much: a lease is only taken over this long
+/// after it expired (milliseconds).
+pub const CLOCK_SKEW_MS: i64 = 60 * 1_000;
+
+/// A container's claim on a node number: `owner` (random per container) holds `node` until
+/// `until_ms` (Unix milliseconds). Pure rules; the store makes them atomic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeLease {
+    pub node: u64,
+    pub owner: String,
+    pub until_ms: i64,
+}
+
+impl NodeLease {
+    /// Whether the holder must renew before issuing more ids.
+    pub fn needs_renewal(&self, now_ms: i64) -> bool {
+        self.until_ms - now_ms < RENEW_BEFORE_MS
+    }
+
+    /// Whether another container may take this node: the lease expired longer ago than the
+    /// clocks can disagree.
+    pub fn can_be_taken(until_ms: i64, now_ms: i64) -> bool {
+        until_ms + CLOCK_SKEW_MS < now_ms
+    }
+
+    /// The expiry of a lease taken or renewed at `now_ms`.
+    pub fn expiry(now_ms: i64) -> i64 {
+        now_ms + LEASE_MS
+    }
+}
+
+/// A random token naming one container (or process) as a lease owner.
+pub fn new_lease_owner() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// The creation time an id encodes (milliseconds precision).
@@ -118,6 +180,40 @@ mod tests {
         let at = id_time(id);
         assert!(first_id_at(at) <= id);
         assert!(first_id_at(at + time::Duration::milliseconds(1)) > id);
+    }
+
+    #[test]
+    fn leases_renew_before_any_invocation_could_outlive_them() {
+        let now = 1_000_000_000;
+        let lease = NodeLease { node: 3, owner: "a".into(), until_ms: NodeLease::expiry(now) };
+        assert!(!lease.needs_renewal(now));
+        // Any invocation starting without renewal has more than the worker's 900 s left.
+        let last_unrenewed_start = lease.until_ms - RENEW_BEFORE_MS;
+        assert!(!lease.needs_renewal(last_unrenewed_start));
+        assert!(lease.until_ms - last_unrenewed_start > 900_000);
+        assert!(lease.needs_renewal(last_unrenewed_start + 1));
+        assert!(lease.needs_renewal(lease.until_ms + 1));
+    }
+
+    #[test]
+    fn a_lease_is_taken_over_only_after_it_expired_by_more_than_the_clock_skew() {
+        let until = 5_000_000;
+        assert!(!NodeLease::can_be_taken(until, until - 1));
+        assert!(!NodeLease::can_be_taken(until, until));
+        assert!(!NodeLease::can_be_taken(until, until + CLOCK_SKEW_MS));
+        assert!(NodeLease::can_be_taken(until, until + CLOCK_SKEW_MS + 1));
+    }
+
+    #[test]
+    fn a_generator_moved_to_another_node_stamps_it() {
+        let ids = IdGenerator::new(5);
+        let before = ids.next_at(100);
+        ids.set_node(1029);
+        let after = ids.next_at(101);
+        assert_eq!((before >> SEQ_BITS) & (NODE_COUNT - 1), 5);
+        assert_eq!((after >> SEQ_BITS) & (NODE_COUNT - 1), 5, "1029 is node 5 modulo the node space");
+        ids.set_node(6);
+        assert_eq!((ids.next_at(102) >> SEQ_BITS) & (NODE_COUNT - 1), 6);
     }
 
     #[test]

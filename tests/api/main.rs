@@ -6,6 +6,7 @@ mod custom_fields;
 mod customers;
 mod features;
 mod http;
+mod id_nodes;
 mod imports;
 mod isolation;
 mod licenses;

@@ -11,7 +11,7 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::auth::new_api_key;
-use shared::ids::{Id, IdGenerator};
+use shared::ids::{Id, IdGenerator, NodeLease, NODE_COUNT};
 use shared::store::{keys, Company, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +78,8 @@ fn string_attribute(name: &str) -> AttributeDefinition {
         .expect("name and type set")
 }
 
-async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), ProvisionError> {
+/// Creates the table (its GSIs and TTL) if it is missing.
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), ProvisionError> {
     if client.describe_table().table_name(table).send().await.is_ok() {
         return Ok(());
     }
@@ -190,8 +191,11 @@ async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str, queue_arn: &st
 
 /// A new company and its first admin key (shown once).
 pub async fn create_company(store: &Store, name: &str) -> Result<(Id, String), ProvisionError> {
-    let ids = IdGenerator::new(store.lease_id_node().await?);
-    let company = Company { id: ids.next_id(), name: name.to_string(), created_at: shared::timefmt::now() };
+    let now = shared::ids::now_ms();
+    let lease = store.lease_id_node(&shared::ids::new_lease_owner(), now, NodeLease::expiry(now), NODE_COUNT).await?;
+    let id = IdGenerator::new(lease.node).next_id();
+    store.release_id_node(&lease, shared::ids::now_ms()).await?;
+    let company = Company { id, name: name.to_string(), created_at: shared::timefmt::now() };
     store.put_company(&company).await?;
     let key = create_api_key(store, company.id, None).await?;
     Ok((company.id, key))

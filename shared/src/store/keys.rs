@@ -11,6 +11,7 @@
 //! | … counted marker  | `T#<company>#IMPORT#<id>`            | `SEEN#<KIND>#<id>` |                       |
 //! | API key           | `APIKEY#<prefix>`                    | `APIKEY`      |                            |
 //! | id node counter   | `IDGEN`                              | `NODE`        |                            |
+//! | id node lease     | `IDGEN#NODE#<node>`                  | `LEASE`       |                            |
 //!
 //! Catalog kinds (products, features, custom fields, templates, customer accounts, labels) share
 //! the company's partition: they are few, read together (one Query loads a company's whole
@@ -179,8 +180,16 @@ pub fn api_key_pk(prefix: &str) -> String {
 
 pub const API_KEY_SK: &str = "APIKEY";
 
+/// The counter that spreads the nodes new containers try first.
 pub const ID_NODE_PK: &str = "IDGEN";
 pub const ID_NODE_SK: &str = "NODE";
+
+/// The lease on one id node number (owner, `until_ms`).
+pub fn id_node_lease_pk(node: u64) -> String {
+    format!("IDGEN#NODE#{node:04}")
+}
+
+pub const ID_NODE_LEASE_SK: &str = "LEASE";
 
 #[cfg(test)]
 mod tests {

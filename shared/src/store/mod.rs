@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::ids::Id;
+use crate::ids::{Id, NodeLease};
 use crate::timefmt::format_time;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -214,8 +214,17 @@ impl Store {
         TenantStore { store: self, company }
     }
 
-    /// A fresh node number for this container's id generator (an atomic counter).
-    pub async fn lease_id_node(&self) -> Result<u64, StoreError> {
+    /// Leases an id node number for `owner` until `until_ms` (see [`crate::ids::NodeLease`]):
+    /// starting at an atomic counter (so containers starting together try different nodes),
+    /// the first of `node_count` nodes that is free or whose lease can be taken over, by a
+    /// conditional write. `Exhausted` when every node is held by a live lease.
+    pub async fn lease_id_node(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+        node_count: u64,
+    ) -> Result<NodeLease, StoreError> {
         let out = self
             .client
             .update_item()
@@ -228,13 +237,68 @@ impl Store {
             .send()
             .await
             .map_err(aws)?;
-        let counter = out
+        let start = out
             .attributes()
             .and_then(|a| a.get("next_node"))
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse::<u64>().ok())
             .ok_or_else(|| StoreError::Corrupt("id node counter".into()))?;
-        Ok(counter)
+        // A lease that expired before this instant (by more than clocks can disagree) is free.
+        let expired_before = now_ms - crate::ids::CLOCK_SKEW_MS;
+        for step in 0..node_count {
+            let node = (start + step) % node_count;
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item(keys::PK, s(keys::id_node_lease_pk(node)))
+                .item(keys::SK, s(keys::ID_NODE_LEASE_SK))
+                .item("owner", s(owner))
+                .item("until_ms", AttributeValue::N(until_ms.to_string()))
+                .item("entity", s("ID_NODE_LEASE"))
+                .condition_expression("attribute_not_exists(PK) OR until_ms < :expired_before")
+                .expression_attribute_values(":expired_before", AttributeValue::N(expired_before.to_string()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(NodeLease { node, owner: owner.to_string(), until_ms }),
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(err) => return Err(aws(err)),
+            }
+        }
+        Err(StoreError::Aws(format!(
+            "all {node_count} id node numbers are leased by live containers: no id can be issued safely"
+        )))
+    }
+
+    /// Extends `lease` to `until_ms` if `lease.owner` still holds it; `false` if another
+    /// container took the node over (the caller then leases another).
+    pub async fn renew_id_node(&self, lease: &NodeLease, until_ms: i64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::id_node_lease_pk(lease.node)))
+            .key(keys::SK, s(keys::ID_NODE_LEASE_SK))
+            .update_expression("SET until_ms = :until")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(&lease.owner))
+            .expression_attribute_values(":until", AttributeValue::N(until_ms.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(aws(err)),
+        }
+    }
+
+    /// Gives a node back (a short-lived process such as `provision`): its lease ends now, so
+    /// it can be taken over once clocks surely agree it has ended, as any expired lease.
+    pub async fn release_id_node(&self, lease: &NodeLease, now_ms: i64) -> Result<(), StoreError> {
+        let released = NodeLease { until_ms: now_ms, ..lease.clone() };
+        self.renew_id_node(&released, now_ms).await.map(|_| ())
     }
 
     pub async fn get_api_key(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
