@@ -455,6 +455,45 @@ async fn http_put(url: &str, body: &[u8]) -> u16 {
     response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
+/// The S3 event moto put on the import queue for the object `key` (other events read
+/// meanwhile go back on the queue for the tests that wait for them).
+async fn queued_event(t: &Tenant, key: &str) -> String {
+    let sqs = &t.app.sqs;
+    let queue = t.app.config.import_queue_url.clone().unwrap();
+    for _ in 0..30 {
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        let mut ours = None;
+        for m in received.messages() {
+            let body = m.body().unwrap_or_default();
+            let handle = m.receipt_handle().unwrap();
+            if read_message(body).iter().any(|w| matches!(w, Work::Object { key: k, .. } if k == key)) {
+                ours = Some(body.to_string());
+                sqs.delete_message().queue_url(&queue).receipt_handle(handle).send().await.unwrap();
+            } else {
+                // Another test's event (or one nobody waits for): back on the queue at once.
+                sqs.change_message_visibility()
+                    .queue_url(&queue)
+                    .receipt_handle(handle)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        if let Some(body) = ours {
+            return body;
+        }
+    }
+    panic!("no S3 event for {key} on the queue")
+}
+
 #[tokio::test]
 async fn a_presigned_upload_is_imported_from_its_s3_event() {
     let t = Tenant::new().await;
@@ -473,32 +512,7 @@ async fn a_presigned_upload_is_imported_from_its_s3_event() {
 
     // The upload's own S3 event, as moto put it on the import queue.
     let key = keys::import_object_key(t.company, job, "big_file.csv");
-    let sqs = &t.app.sqs;
-    let queue = t.app.config.import_queue_url.clone().unwrap();
-    let mut ours = None;
-    for _ in 0..30 {
-        let received = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        for m in received.messages() {
-            let body = m.body().unwrap_or_default();
-            let is_ours = read_message(body).iter().any(|w| matches!(w, Work::Object { key: k, .. } if *k == key));
-            if is_ours {
-                ours = Some(body.to_string());
-            }
-            // Other tests' uploads are not read by anyone else.
-            sqs.delete_message().queue_url(&queue).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
-        }
-        if ours.is_some() {
-            break;
-        }
-    }
-    let body = ours.expect("the upload's S3 event on the queue");
+    let body = queued_event(&t, &key).await;
     let response = handle_event(&t.app, event(vec![message("presigned", body)]), &an_hour()).await;
     assert!(response.batch_item_failures.is_empty());
     let done = job_result(&t, job).await;
@@ -541,4 +555,52 @@ async fn a_key_claimed_mid_import_is_found_existing_and_the_job_finishes() {
     let r = &done["result"];
     assert_eq!((r["created_licenses_count"].clone(), r["existed_licenses_count"].clone()), (json!(979), json!(1)));
     assert_eq!(done["progress"], json!({"processed_rows": 1000, "total_rows": 1000}));
+}
+
+#[tokio::test]
+async fn a_second_upload_to_the_url_never_mixes_into_a_started_job() {
+    // Issue 11, item 4: the presigned URL accepts PUTs until it expires.
+    let t = Tenant::new().await;
+    t.product("app").await;
+    let (_, body) = t.post("/api/v1/licenses/import_from_csv/upload_url/", &json!({"file_name": "gen.csv"})).await;
+    let job = body["job_id"].as_u64().unwrap();
+    let url = body["upload_url"].as_str().unwrap().to_string();
+    let key = keys::import_object_key(t.company, job, "gen.csv");
+    assert_eq!(http_put(&url, generated_file().as_bytes()).await, 200);
+    let first = queued_event(&t, &key).await;
+
+    // A run killed after its first batch, its lease still held.
+    let short = WorkerOptions { deadline: SystemTime::now() + Duration::from_secs(8), ..an_hour() };
+    let mut run = Box::pin(handle_event(&t.app, event(vec![message("first", first.clone())]), &short));
+    loop {
+        tokio::select! {
+            _ = &mut run => panic!("the run finished before it could be killed"),
+            _ = tokio::time::sleep(Duration::from_millis(5)) => {
+                if job_result(&t, job).await["progress"]["processed_rows"].as_u64().unwrap() > 0 {
+                    break;
+                }
+            }
+        }
+    }
+    drop(run);
+    let stopped = job_result(&t, job).await;
+
+    // Another file PUT to the same URL: its event is not the job's upload, and is ignored.
+    let other = generated_file().replace("GEN-", "OTHER-");
+    assert_eq!(http_put(&url, other.as_bytes()).await, 200);
+    let second = queued_event(&t, &key).await;
+    assert_ne!(read_message(&second), read_message(&first), "a new ETag");
+    let response = handle_event(&t.app, event(vec![message("second", second)]), &an_hour()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(job_result(&t, job).await["progress"], stopped["progress"]);
+
+    // The job's own message comes back after the lease: the file it pinned is gone.
+    tokio::time::sleep(short.deadline.duration_since(SystemTime::now()).unwrap_or_default()).await;
+    let response = handle_event(&t.app, event(vec![message("first", first)]), &an_hour()).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "the message fails for the dead-letter queue");
+    let ended = job_result(&t, job).await;
+    assert_eq!(ended["status"], "error", "{ended}");
+    assert!(ended["error"].as_str().unwrap().contains("The file changed during the import"), "{ended}");
+    let (_, others) = t.get("/api/v1/licenses/?license_key__startswith=OTHER-").await;
+    assert_eq!(others["count"], 0, "nothing of the second file was imported");
 }

@@ -70,6 +70,11 @@ pub struct ImportJob {
     pub file_name: String,
     /// The S3 object of the file.
     pub object_key: String,
+    /// The version of the object the job imports (its ETag, without quotes), recorded when a
+    /// run first reads it: every later read is conditional on it, so a second upload to the
+    /// same presigned URL can never mix two files into one job.
+    #[serde(default)]
+    pub object_etag: Option<String>,
     pub status: JobStatus,
     /// The products the importing API key may manage (`None`: all), checked per row.
     pub products: Option<Vec<Id>>,
@@ -141,6 +146,7 @@ impl ImportJob {
             id,
             file_name: file_name.to_string(),
             object_key: keys::import_object_key(company, id, &object_name(file_name)),
+            object_etag: None,
             status: JobStatus::Pending,
             products,
             total_rows: None,

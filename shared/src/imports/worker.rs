@@ -59,6 +59,8 @@ const BATCH_WRITES: usize = 2;
 const INVALID_PAGE_BYTES: usize = 200 << 10;
 /// Lost races on one window before the run gives up (the message is retried).
 const WINDOW_ATTEMPTS: usize = 5;
+/// A job's reason when its file was replaced after its import started.
+const FILE_CHANGED: &str = "The file changed during the import (another upload to the same URL).";
 /// Time kept for the last batch, releasing the lease and the follow-up message.
 pub const STOP_MARGIN: Duration = Duration::from_secs(60);
 /// How long a lease outlives its run's deadline. Must stay below the queue's visibility
@@ -87,8 +89,8 @@ impl WorkerOptions {
 /// What a message asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Work {
-    /// An object was created in the import bucket.
-    Object { bucket: String, key: String },
+    /// An object was created in the import bucket; `etag` names the upload (without quotes).
+    Object { bucket: String, key: String, etag: Option<String> },
     /// A job to continue (a follow-up of a run that ran out of time).
     Continue { company: Id, job: Id },
 }
@@ -120,6 +122,8 @@ struct S3Named {
 #[derive(Deserialize)]
 struct S3Object {
     key: String,
+    #[serde(rename = "eTag", default)]
+    etag: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -144,8 +148,17 @@ pub fn read_message(body: &str) -> Vec<Work> {
         .records
         .into_iter()
         .filter(|r| r.event_name.is_empty() || r.event_name.starts_with("ObjectCreated"))
-        .map(|r| Work::Object { bucket: r.s3.bucket.name, key: decode_key(&r.s3.object.key) })
+        .map(|r| Work::Object {
+            bucket: r.s3.bucket.name,
+            key: decode_key(&r.s3.object.key),
+            etag: r.s3.object.etag.as_deref().map(unquoted),
+        })
         .collect()
+}
+
+/// An ETag without its quotes (S3 quotes it in headers, not in events).
+fn unquoted(etag: &str) -> String {
+    etag.trim_matches('"').to_string()
 }
 
 fn decode_key(key: &str) -> String {
@@ -202,12 +215,12 @@ pub async fn handle_event(app: &App, event: SqsEvent, options: &WorkerOptions) -
 async fn handle_message(app: &App, message: &SqsMessage, options: &WorkerOptions) -> Result<(), WorkerError> {
     let receives: u32 = message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
     for work in read_message(message.body.as_deref().unwrap_or_default()) {
-        let (company, job, key) = match work {
-            Work::Object { bucket, key } => {
+        let (company, job, upload) = match work {
+            Work::Object { bucket, key, etag } => {
                 let owner = keys::import_object_owner(&key);
                 match owner {
                     Some((company, job)) if app.config.import_bucket.as_deref() == Some(bucket.as_str()) => {
-                        (company, job, Some(key))
+                        (company, job, Some(Upload { key, etag }))
                     }
                     _ => {
                         tracing::warn!(bucket, key, "ignoring an object outside the import prefix");
@@ -220,7 +233,7 @@ async fn handle_message(app: &App, message: &SqsMessage, options: &WorkerOptions
         let store = app.store.tenant(company);
         let span = tracing::info_span!("import", company, job);
         // Boxed: the run's future is deep, and every caller's future would embed it.
-        let result = tracing::Instrument::instrument(Box::pin(run_job(app, store, job, key, options)), span).await;
+        let result = tracing::Instrument::instrument(Box::pin(run_job(app, store, job, upload, options)), span).await;
         match result {
             Ok(()) | Err(WorkerError::LeaseLost) => {}
             Err(WorkerError::Fatal(reason)) => {
@@ -264,11 +277,30 @@ fn epoch_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The upload an S3 event reports.
+struct Upload {
+    key: String,
+    etag: Option<String>,
+}
+
+impl Upload {
+    /// Whether this event is the one of the upload `job` imports (a redelivery of it), rather
+    /// than a later upload to the same presigned URL, which a started job ignores.
+    fn is_of(&self, job: &ImportJob) -> bool {
+        self.key == job.object_key
+            && match (&self.etag, &job.object_etag) {
+                (Some(event), Some(recorded)) => event == recorded,
+                // Not recorded yet (no run has read the file): the next run reads and pins it.
+                _ => true,
+            }
+    }
+}
+
 async fn run_job(
     app: &App,
     store: TenantStore<'_>,
     id: Id,
-    key: Option<String>,
+    upload: Option<Upload>,
     options: &WorkerOptions,
 ) -> Result<(), WorkerError> {
     let owner = format!("{:016x}", rand::random::<u64>());
@@ -278,14 +310,13 @@ async fn run_job(
             tracing::warn!("no such import job; ignoring the message");
             return Ok(());
         };
-        if key.as_ref().is_some_and(|k| *k != job.object_key) && job.status != JobStatus::Pending {
-            tracing::warn!("an object for a job that already has its file; ignoring it");
+        if job.status.is_finished() {
+            tracing::info!(status = job.status.as_str(), "the job has ended; ignoring the message");
             return Ok(());
         }
-        match job.status {
-            JobStatus::Success => return Ok(()),
-            JobStatus::Error => return Err(WorkerError::Fatal(job.error.unwrap_or_default())),
-            JobStatus::Pending | JobStatus::Running => {}
+        if upload.as_ref().is_some_and(|u| job.status != JobStatus::Pending && !u.is_of(&job)) {
+            tracing::warn!("another upload to a job that has started; ignoring it");
+            return Ok(());
         }
         if job.lease.as_ref().is_some_and(|l| l.until_ms > epoch_ms(SystemTime::now())) {
             tracing::info!("another run holds the job");
@@ -296,8 +327,8 @@ async fn run_job(
         taken.status = JobStatus::Running;
         taken.started_at.get_or_insert(now);
         taken.lease = Some(Lease { owner: owner.clone(), until_ms: epoch_ms(options.deadline + options.lease_margin) });
-        if let Some(key) = &key {
-            taken.object_key.clone_from(key);
+        if let Some(upload) = &upload {
+            taken.object_key.clone_from(&upload.key);
         }
         let mut tx = store.transaction();
         tx.replace(&job, &taken)?;
@@ -471,14 +502,21 @@ impl<'a> Run<'a> {
             .import_bucket
             .clone()
             .ok_or_else(|| WorkerError::Transient("IMPORT_BUCKET is not set".into()))?;
+        let mut job = job;
         let head = app.s3.head_object().bucket(&bucket).key(&job.object_key).send().await;
-        let size = match head {
-            Ok(head) => head.content_length().unwrap_or(0).max(0) as u64,
+        let (size, etag) = match head {
+            Ok(head) => (head.content_length().unwrap_or(0).max(0) as u64, head.e_tag().map(unquoted)),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {
                 return Err(WorkerError::Fatal("The uploaded file is gone.".into()))
             }
             Err(err) => return Err(WorkerError::Transient(crate::store::error_text(&err))),
         };
+        // The first run pins the version it reads; the job stores it with its first batch.
+        match (&job.object_etag, etag) {
+            (Some(pinned), Some(now)) if *pinned != now => return Err(WorkerError::Fatal(FILE_CHANGED.into())),
+            (Some(_), _) => {}
+            (None, now) => job.object_etag = now,
+        }
         let principal = Principal {
             company: store.company(),
             products: job.products.as_ref().map(|p| p.iter().copied().collect()),
@@ -511,9 +549,14 @@ impl<'a> Run<'a> {
             .bucket(bucket)
             .key(&self.job.object_key)
             .range(format!("bytes={start}-{end}"))
+            .set_if_match(self.job.object_etag.as_ref().map(|etag| format!("\"{etag}\"")))
             .send()
             .await
-            .map_err(|e| WorkerError::Transient(crate::store::error_text(&e)))?;
+            .map_err(|e| match e.raw_response().map(|r| r.status().as_u16()) {
+                // Another upload replaced the file: the rest of it is not the file the job read.
+                Some(412) => WorkerError::Fatal(FILE_CHANGED.into()),
+                _ => WorkerError::Transient(crate::store::error_text(&e)),
+            })?;
         let bytes = out.body.collect().await.map_err(|e| WorkerError::Transient(e.to_string()))?;
         Ok(bytes.into_bytes().to_vec())
     }
@@ -946,10 +989,14 @@ mod tests {
         assert_eq!(read_message(test_event), vec![]);
         assert_eq!(read_message("not json"), vec![]);
         // moto's shape: few fields, key URL-encoded (`/` as %2F, space as +).
-        let created = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"imports%2F1%2F2%2Fmy+file%281%29.csv"}}}]}"#;
+        let created = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"imports%2F1%2F2%2Fmy+file%281%29.csv","size":3,"eTag":"0cc175b9c0f1b6a831c399e269772661"}}}]}"#;
         assert_eq!(
             read_message(created),
-            vec![Work::Object { bucket: "b".into(), key: "imports/1/2/my file(1).csv".into() }]
+            vec![Work::Object {
+                bucket: "b".into(),
+                key: "imports/1/2/my file(1).csv".into(),
+                etag: Some("0cc175b9c0f1b6a831c399e269772661".into())
+            }]
         );
         let removed =
             r#"{"Records":[{"eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}"#;
