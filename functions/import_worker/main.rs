@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::app::serve_import_worker().await
+    shared::app::serve_events(shared::imports::worker::handle_invocation).await
 }

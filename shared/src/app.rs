@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use lambda_http::http::Method;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+use lambda_runtime::LambdaEvent;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
@@ -124,23 +125,24 @@ where
     .await
 }
 
-/// Runs the import worker Lambda: SQS batches, each within the invocation's deadline.
-pub async fn serve_import_worker() -> Result<(), lambda_http::Error> {
-    use crate::imports::worker::{handle_event, WorkerOptions};
-    use lambda_http::lambda_runtime::{self, LambdaEvent};
+/// Runs a Lambda fed events of type `E` (SQS batches, scheduled events): each invocation goes
+/// to `handler` inside a span with its request id.
+pub async fn serve_events<E, R, F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    E: serde::de::DeserializeOwned + Send + 'static,
+    R: serde::Serialize + Send + 'static,
+    F: Fn(&'static App, LambdaEvent<E>) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<R, lambda_http::Error>> + Send,
+{
     init_tracing();
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    let handler = &handler;
     // Boxed: the runtime's service future is too deep for the compiler's layout limit otherwise.
-    let worker = Box::pin(lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
-            let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline);
-            let options = WorkerOptions::until(deadline);
-            let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
-            let response = Box::pin(handle_event(app, event.payload, &options)).instrument(span).await;
-            Ok::<_, std::convert::Infallible>(response)
-        },
-    )));
-    worker.await
+    let runtime = Box::pin(lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<E>| async move {
+        let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
+        Box::pin(handler(app, event)).instrument(span).await
+    })));
+    runtime.await
 }
 
 /// Runs one request: a span with the request id, the outcome logged once, errors mapped to

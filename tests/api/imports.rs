@@ -604,3 +604,73 @@ async fn a_second_upload_to_the_url_never_mixes_into_a_started_job() {
     let (_, others) = t.get("/api/v1/licenses/?license_key__startswith=OTHER-").await;
     assert_eq!(others["count"], 0, "nothing of the second file was imported");
 }
+
+#[tokio::test]
+async fn an_import_under_random_faults_ends_exactly_as_a_clean_run() {
+    use integration_tests::faults::{Fault, Faults, Service};
+    let file = generated_file();
+    let clean = Tenant::new().await;
+    clean.product("app").await;
+    let expected = import(&clean, "gen.csv", file.as_bytes()).await;
+    let expected_licenses = licenses_of(&clean).await;
+
+    // SDK retries off: every injected fault fails its call, and so the run; SQS delivers the
+    // message again once the run's lease is over.
+    let faults = Faults::default();
+    let t = Tenant::of(integration_tests::app_with_faults(&faults, false).await).await;
+    t.product("app").await;
+    let (_, body) = upload(&t, "gen.csv", file.as_bytes()).await;
+    let job = body["job_id"].as_u64().unwrap();
+    let kinds = [Fault::Throttle, Fault::ServerError, Fault::Timeout];
+    faults.fail_randomly(Service::DynamoDb, 0.02, &kinds);
+    faults.fail_randomly(Service::S3, 0.02, &kinds);
+    let mut deliveries = 0;
+    loop {
+        deliveries += 1;
+        assert!(deliveries <= 200, "the job never finished");
+        let options = WorkerOptions { deadline: SystemTime::now() + Duration::from_secs(2), ..an_hour() };
+        let response = handle_event(&t.app, event(vec![object_message(&t, job, "gen.csv")]), &options).await;
+        let status = t.app.store.tenant(t.company).get::<shared::imports::ImportJob>(job).await;
+        if matches!(status, Ok(Some(j)) if j.status.is_finished()) {
+            break;
+        }
+        if !response.batch_item_failures.is_empty() {
+            tokio::time::sleep(options.deadline.duration_since(SystemTime::now()).unwrap_or_default()).await;
+        }
+    }
+    let injected = faults.injected();
+    faults.clear();
+    assert!(injected > 0, "faults were injected");
+    let done = job_result(&t, job).await;
+    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!(done["result"], expected["result"]);
+    assert_eq!(licenses_of(&t).await, expected_licenses);
+    println!("import under faults: {injected} faults over {deliveries} deliveries");
+}
+
+#[tokio::test]
+async fn the_fifth_delivery_of_a_failing_import_marks_its_job_failed() {
+    use integration_tests::faults::{Fault, Faults, Service};
+    let faults = Faults::default();
+    let t = Tenant::of(integration_tests::app_with_faults(&faults, false).await).await;
+    t.product("app").await;
+    let (_, body) = upload(&t, "sample.csv", SAMPLE.as_bytes()).await;
+    let job = body["job_id"].as_u64().unwrap();
+    faults.fail_randomly(Service::S3, 1.0, &[Fault::ServerError]);
+    for receives in 1..=5 {
+        let mut message = object_message(&t, job, "sample.csv");
+        message.attributes.insert("ApproximateReceiveCount".into(), receives.to_string());
+        // A run whose lease is over as soon as it fails, as when SQS delivers again.
+        let options = WorkerOptions { deadline: SystemTime::now(), ..an_hour() };
+        let response = handle_event(&t.app, event(vec![message]), &options).await;
+        assert_eq!(response.batch_item_failures.len(), 1, "delivery {receives} fails");
+        let result = job_result(&t, job).await;
+        if receives < 5 {
+            assert_ne!(result["status"], "error", "delivery {receives}: {result}");
+        } else {
+            assert_eq!(result["status"], "error", "{result}");
+            assert!(result["error"].as_str().unwrap().contains("failed 5 times"), "{result}");
+        }
+    }
+    faults.clear();
+}

@@ -2,6 +2,8 @@
 //! (so tests run in parallel without seeing each other), and requests routed to the same
 //! handlers API Gateway routes to.
 
+pub mod faults;
+
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
@@ -22,22 +24,53 @@ fn env_or(name: &str, default: &str) -> String {
 
 /// The configuration tests run with; the stack is created on first use.
 pub async fn app() -> App {
-    assert!(std::env::var("AWS_ENDPOINT_URL").is_ok(), "integration tests need moto server: run them with `make test`");
     let sdk = aws_config::load_from_env().await;
+    app_with(&sdk).await
+}
+
+/// An app whose AWS calls pass through `faults`. With `retries` off, each injected fault fails
+/// its call outright (else the SDK's standard retries may absorb it, as in production).
+pub async fn app_with_faults(faults: &faults::Faults, retries: bool) -> App {
+    let sdk = aws_config::load_from_env().await;
+    let mut sdk = faults.wrap(&sdk).into_builder();
+    // A hung call must stay hung (a killed Lambda), not be given up on by the SDK's
+    // stalled-stream protection and retried.
+    sdk.set_stalled_stream_protection(Some(
+        aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled(),
+    ));
+    if !retries {
+        sdk.set_retry_config(Some(aws_config::retry::RetryConfig::disabled()));
+    }
+    app_with(&sdk.build()).await
+}
+
+/// Like [`app_with_faults`], on a table of its own (the bucket and queue are shared): for tests
+/// that sweep staged writes of every company, which must not touch other tests' writes.
+pub async fn isolated_app(faults: &faults::Faults, retries: bool) -> App {
+    let mut app = app_with_faults(faults, retries).await;
+    let table = format!("isolated-{}", shared::ids::new_lease_owner());
+    provision::create_table(app.store.client(), &table).await.expect("create an isolated table");
+    app.config.table_name = table.clone();
+    app.store = shared::store::Store::new(app.store.client().clone(), table);
+    app
+}
+
+async fn app_with(sdk: &aws_config::SdkConfig) -> App {
+    assert!(std::env::var("AWS_ENDPOINT_URL").is_ok(), "integration tests need moto server: run them with `make test`");
     let names = provision::StackNames {
         table: env_or("TABLE_NAME", "licensing-test"),
         bucket: env_or("IMPORT_BUCKET", "licensing-test-imports"),
         queue: env_or("IMPORT_QUEUE_NAME", "licensing-test-imports"),
     };
     let stack = STACK
-        .get_or_init(|| async { provision::create_stack(&sdk, &names).await.expect("create the test stack in moto") })
+        .get_or_init(|| async { provision::create_stack(sdk, &names).await.expect("create the test stack in moto") })
         .await;
     let config = Config {
         table_name: names.table,
         import_bucket: Some(names.bucket),
         import_queue_url: Some(stack.queue_url.clone()),
     };
-    App::new(config, &sdk)
+    App::new(config, sdk)
 }
 
 /// Sends a request to the handler API Gateway would route it to. Each handler's future is
@@ -106,7 +139,11 @@ pub struct Tenant {
 
 impl Tenant {
     pub async fn new() -> Self {
-        let app = app().await;
+        Self::of(app().await).await
+    }
+
+    /// A fresh company served by `app` (one made with [`app_with_faults`], say).
+    pub async fn of(app: App) -> Self {
         let (company, key) = provision::create_company(&app.store, "test company").await.expect("create company");
         Tenant { app, company, key }
     }

@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -57,6 +58,11 @@ const BATCH_WRITES: usize = 2;
 /// Invalid rows are stored with their batch, in one item (≤ 400 KB): a batch ends when its
 /// invalid rows reach this size.
 const INVALID_PAGE_BYTES: usize = 200 << 10;
+/// How long, and how often, a window waits for a staged order write that holds one of its
+/// keys to commit or roll back (a crashed one is rolled back by the sweeper, within minutes;
+/// past the waits the message comes back later).
+const STAGED_WAIT: Duration = Duration::from_secs(1);
+const STAGED_WAITS: usize = 30;
 /// Lost races on one window before the run gives up (the message is retried).
 const WINDOW_ATTEMPTS: usize = 5;
 /// A job's reason when its file was replaced after its import started.
@@ -194,6 +200,15 @@ impl From<ApiError> for WorkerError {
     fn from(err: ApiError) -> Self {
         WorkerError::Transient(err.to_string())
     }
+}
+
+/// One invocation of the worker Lambda: its SQS batch, within the invocation's deadline.
+pub async fn handle_invocation(
+    app: &App,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_http::Error> {
+    let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+    Ok(handle_event(app, event.payload, &WorkerOptions::until(deadline)).await)
 }
 
 /// Handles a batch of SQS messages; the failed ones are reported for redelivery.
@@ -397,6 +412,9 @@ struct Known {
     order_ids: HashMap<String, Id>,
     orders: HashMap<Id, Order>,
     taken_keys: HashSet<(Id, String)>,
+    /// Keys claimed by a staged order write not settled yet: its licenses may still be rolled
+    /// back, so such a row is neither created nor counted `existed` until it is settled.
+    staged_keys: HashSet<(Id, String)>,
     counted: HashSet<String>,
 }
 
@@ -415,6 +433,8 @@ struct Batch {
     invalid_bytes: usize,
     counts: super::Counts,
     writes: usize,
+    /// The batch stops before a row whose key a staged order write holds.
+    blocked: bool,
 }
 
 impl Batch {
@@ -635,11 +655,23 @@ impl<'a> Run<'a> {
         let prepared: Vec<(&RawRow, Prepared)> = rows.iter().map(|row| (row, self.prepare(row))).collect();
         let mut done = 0;
         let mut attempts = 0;
+        let mut waits = 0;
         while done < prepared.len() {
             let mut known = self.look_up(&prepared[done..]).await?;
             while done < prepared.len() {
                 let batch = self.plan(&prepared[done..], &known)?;
                 let rows = batch.rows;
+                if rows == 0 && batch.blocked {
+                    // A staged order write holds the next row's key: wait for it to settle.
+                    waits += 1;
+                    if waits > STAGED_WAITS {
+                        return Err(WorkerError::Transient(
+                            "a row's key stays held by an unsettled order write".into(),
+                        ));
+                    }
+                    tokio::time::sleep(STAGED_WAIT).await;
+                    break;
+                }
                 match self.commit(batch, &mut known).await? {
                     true => done += rows,
                     false => {
@@ -731,8 +763,11 @@ impl<'a> Run<'a> {
         }
         for (product, keys) in by_product {
             let claim = License::key_claim(product, "");
-            for key in self.store.taken(claim.kind, &claim.scope, &distinct(keys)).await? {
-                known.taken_keys.insert((product, key));
+            for (key, held) in self.store.claims(claim.kind, &claim.scope, &distinct(keys)).await? {
+                match held.attempt {
+                    Some(_) => known.staged_keys.insert((product, key)),
+                    None => known.taken_keys.insert((product, key)),
+                };
             }
         }
 
@@ -770,6 +805,15 @@ impl<'a> Run<'a> {
             if batch.rows > 0 && full {
                 break;
             }
+            let staged = plan.is_some_and(|p| {
+                let key = (p.product, p.key.clone());
+                known.staged_keys.contains(&key) && !new_keys.contains(&key)
+            });
+            if staged {
+                // The batch ends before this row; it is read again once that write settles.
+                batch.blocked = true;
+                break;
+            }
             batch.rows += 1;
             batch.end = raw.end;
             batch.next_row = raw.number + 1;
@@ -781,8 +825,8 @@ impl<'a> Run<'a> {
                 }
                 Prepared::Valid(plan) => plan,
             };
-            batch.counts.valid_row_count += 1;
             let key = (plan.product, plan.key.clone());
+            batch.counts.valid_row_count += 1;
             if known.taken_keys.contains(&key) || new_keys.contains(&key) {
                 // The license is left as it is; what it would have used is found, not made.
                 batch.counts.existed_licenses_count += 1;

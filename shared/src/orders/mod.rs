@@ -2,6 +2,7 @@
 
 pub mod handlers;
 pub mod request;
+pub mod staging;
 pub mod view;
 pub mod write;
 

@@ -3,19 +3,8 @@
 //! An order that fits one DynamoDB transaction (≤ 100 writes: each license and its key claim,
 //! the order and its id claim, the customer, new labels) is written by one transaction.
 //!
-//! A larger one (up to 1,000 licenses) cannot be, so it is written in two steps that readers
-//! still see as one:
-//! 1. *stage*: the licenses and their key claims, in transactions of ≤ 100 writes, each license
-//!    marked with this write's `attempt` id. Readers ignore a license whose attempt its order
-//!    does not list as committed, so staged licenses are invisible.
-//! 2. *commit*: one transaction writes the order (new, or appended to) with the attempt in
-//!    `committed_attempts`, and the customer. From that moment every staged license is visible.
-//!
-//! If staging or the commit fails, the staged licenses and claims are deleted again and
-//! nothing was ever visible. After the commit the licenses are rewritten without the attempt
-//! mark (best effort: readers do not depend on it). A Lambda killed between the two steps
-//! leaves invisible licenses behind, and their key claims, which keep those keys taken; this
-//! is the one leak of the design, and needs a crash during a > 47-license order.
+//! A larger one (up to 1,000 licenses, or past 4 MB) cannot be: it is staged, then committed
+//! with the order, as `staging` describes; a crash at any step is finished by the sweeper.
 //!
 //! A race lost on data read first (the order id or customer email got taken, the customer or
 //! the order changed) is `Stale`: the whole order is read and planned again, up to 3 times.
@@ -24,13 +13,14 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::request::{read_order, OrderRequest};
+use super::staging::{self, StagedAttempt};
 use super::view::{order_licenses, render_visible, OrdersCtx};
 use super::{Order, OrderItem};
 use crate::app::App;
 use crate::auth::Principal;
 use crate::catalog::{Catalog, Customer, Resource, WriteCtx};
 use crate::error::ApiError;
-use crate::ids::IdGenerator;
+use crate::ids::{now_ms, IdGenerator};
 use crate::licenses::keygen::{generate_key, DEFAULT_ALPHABET, DEFAULT_LENGTH};
 use crate::licenses::License;
 
@@ -163,42 +153,34 @@ async fn write(
     }
     let license_cost: WriteCost = licenses.iter().map(|l| store.create_cost(l)).sum::<Result<_, _>>()?;
     let fits_one = ctx.tx.has_room(license_cost, store.create_cost(&order)?);
-    let mut staged: Vec<License> = Vec::new();
+    // A staged write: its record before and after the commit, and its marked licenses.
+    let mut staged: Option<(StagedAttempt, StagedAttempt, Vec<License>)> = None;
     if fits_one {
         for license in &licenses {
             ctx.tx.create(license)?;
         }
     } else {
-        let attempt = format!("{}-{}", order.id, licenses[0].id);
-        let marked: Vec<License> = licenses
-            .iter()
-            .cloned()
-            .map(|mut l| {
-                l.attempt = Some(attempt.clone());
-                l
-            })
-            .collect();
-        if let Err(err) = stage(store, &marked, &mut staged).await {
-            undo(store, &staged).await;
-            return Err(err.into());
-        }
-        order.committed_attempts.push(attempt);
+        let id = ids.next_id();
+        let mark = id.to_string();
+        let marked: Vec<License> =
+            licenses.iter().cloned().map(|l| License { attempt: Some(mark.clone()), ..l }).collect();
+        let record = staging::stage(store, id, order.id, &marked, now_ms()).await?;
+        let committed = staging::commit_in(&mut ctx.tx, &record)?;
+        order.committed_attempts.push(mark);
+        staged = Some((record, committed, marked));
     }
     match &existing {
         Some(before) => ctx.tx.replace(before, &order)?,
         None => ctx.tx.create_after_lookup(&order)?,
     }
     if let Err(err) = ctx.tx.commit().await {
-        if !staged.is_empty() {
-            undo(store, &staged).await;
+        if let Some((record, _, marked)) = &staged {
+            staging::roll_back(store, record, marked).await;
         }
         return Err(err.into());
     }
-    if !staged.is_empty() {
-        // Readers already see them through the order; this only spares them the check.
-        if let Err(err) = store.put_all(&licenses).await {
-            tracing::warn!(error = %err, order = order.id, "could not clear the attempt mark of committed licenses");
-        }
+    if let Some((_, committed, marked)) = &staged {
+        staging::settle_committed(store, committed, marked).await;
     }
 
     // On an append, the licenses the order had (the index may already list the new ones too).
@@ -210,31 +192,6 @@ async fn write(
     shown.extend(licenses);
     let mut view = OrdersCtx { catalog: ctx.catalog, customers: customer.into_iter().map(|c| (c.id, c)).collect() };
     Ok(render_visible(store, &order, shown, principal, &mut view).await?)
-}
-
-/// Writes licenses and their key claims in transactions of at most 100 writes; `staged`
-/// collects what was written, so the caller can undo it on failure.
-async fn stage(store: TenantStore<'_>, licenses: &[License], staged: &mut Vec<License>) -> Result<(), StoreError> {
-    let mut batch = store.transaction();
-    let mut in_batch: Vec<License> = Vec::new();
-    for license in licenses {
-        if !batch.has_room(store.create_cost(license)?, WriteCost::default()) {
-            std::mem::replace(&mut batch, store.transaction()).commit().await?;
-            staged.append(&mut in_batch);
-        }
-        batch.create(license)?;
-        in_batch.push(license.clone());
-    }
-    batch.commit().await?;
-    staged.append(&mut in_batch);
-    Ok(())
-}
-
-/// Deletes staged licenses and their key claims. Failing that, they stay invisible.
-async fn undo(store: TenantStore<'_>, staged: &[License]) {
-    if let Err(err) = store.forget_all(staged).await {
-        tracing::error!(error = %err, licenses = staged.len(), "could not undo staged licenses of a failed order");
-    }
 }
 
 /// The planned licenses with ids, order, customer and keys (imports use it row by row).

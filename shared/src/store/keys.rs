@@ -10,6 +10,7 @@
 //! | … its invalid rows| `T#<company>#IMPORT#<id>`            | `INVALID#<row>` |                          |
 //! | … counted marker  | `T#<company>#IMPORT#<id>`            | `SEEN#<KIND>#<id>` |                       |
 //! | API key           | `APIKEY#<prefix>`                    | `APIKEY`      |                            |
+//! | staged write      | `T#<company>#ATTEMPT#<id>`           | `ATTEMPT`     | `STAGED_ATTEMPTS` / `<deadline>#<company>#<id>` |
 //! | id node counter   | `IDGEN`                              | `NODE`        |                            |
 //! | id node lease     | `IDGEN#NODE#<node>`                  | `LEASE`       |                            |
 //!
@@ -165,6 +166,26 @@ pub fn import_object_owner(key: &str) -> Option<(Id, Id)> {
     let job = parts.next()?.parse().ok()?;
     parts.next().filter(|name| !name.is_empty())?;
     Some((company, job))
+}
+
+/// A staged write of a large order (see `orders::staging`): its record, listed by deadline in
+/// one GSI1 partition across all companies, so that the sweeper finds the overdue ones with
+/// one Query. Few exist at a time (one per order of more than ~45 licenses being written).
+pub fn staged_attempt_pk(company: Id, attempt: Id) -> String {
+    format!("T#{company}#ATTEMPT#{}", padded(attempt))
+}
+
+pub const STAGED_ATTEMPT_SK: &str = "ATTEMPT";
+pub const STAGED_ATTEMPTS_GSI1PK: &str = "STAGED_ATTEMPTS";
+
+/// GSI1 sort key of a staged write: its deadline first (zero-padded epoch milliseconds).
+pub fn staged_attempt_gsi1sk(deadline_ms: i64, company: Id, attempt: Id) -> String {
+    format!("{}#{company}#{}", deadline_sort_key(deadline_ms), padded(attempt))
+}
+
+/// Sorts as the deadline: every staged write due before `deadline_ms` has a smaller GSI1SK.
+pub fn deadline_sort_key(deadline_ms: i64) -> String {
+    format!("{:015}", deadline_ms.max(0))
 }
 
 /// A uniqueness marker: at most one item may hold `value` for `kind` within `scope`.

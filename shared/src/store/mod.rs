@@ -11,8 +11,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem,
-    WriteRequest,
+    AttributeValue, Delete, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
@@ -301,6 +300,28 @@ impl Store {
         self.renew_id_node(&released, now_ms).await.map(|_| ())
     }
 
+    /// Up to `limit` items of GSI1 partition `pk` whose sort key is below `sk_below`, in
+    /// sort-key order (the sweeper's overdue staged writes, across companies).
+    pub async fn query_index_below(&self, pk: &str, sk_below: &str, limit: i32) -> Result<Vec<Item>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::gsi_name(1))
+            .key_condition_expression("#pk = :pk AND #sk < :below")
+            .expression_attribute_names("#pk", keys::gsi_pk(1))
+            .expression_attribute_names("#sk", keys::gsi_sk(1))
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":below", s(sk_below))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(aws)?;
+        let items = out.items.unwrap_or_default();
+        self.count_read(items.len());
+        Ok(items)
+    }
+
     pub async fn get_api_key(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.get_item(keys::api_key_pk(prefix), keys::API_KEY_SK.to_string()).await
     }
@@ -528,8 +549,8 @@ impl<'a> TenantStore<'a> {
         Ok(marker.map(|m| m.owner))
     }
 
-    /// Writes `entities` as they are, without conditions, in batches (the second step of a
-    /// write whose conditions a transaction already checked).
+    /// Writes `entities` as they are, without conditions or claims, in batches: bulk loads of
+    /// fresh tables (the benchmarks), never a request's write.
     pub async fn put_all<E: Entity>(&self, entities: &[E]) -> Result<(), StoreError> {
         let mut requests = Vec::with_capacity(entities.len());
         for entity in entities {
@@ -538,24 +559,6 @@ impl<'a> TenantStore<'a> {
                 .build()
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             requests.push(WriteRequest::builder().put_request(put).build());
-        }
-        self.store.batch_write(requests).await
-    }
-
-    /// Deletes `entities` and their uniqueness markers (undoing writes of a failed attempt).
-    pub async fn forget_all<E: Entity>(&self, entities: &[E]) -> Result<(), StoreError> {
-        let mut requests = Vec::new();
-        for entity in entities {
-            let (pk, sk) = E::primary_key(self.company, entity.id());
-            let markers = entity.unique_keys().into_iter().map(|k| (self.unique_pk(&k), keys::UNIQUE_SK.to_string()));
-            for (pk, sk) in std::iter::once((pk, sk)).chain(markers) {
-                let delete = DeleteRequest::builder()
-                    .key(keys::PK, s(pk))
-                    .key(keys::SK, s(sk))
-                    .build()
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                requests.push(WriteRequest::builder().delete_request(delete).build());
-            }
         }
         self.store.batch_write(requests).await
     }
@@ -578,18 +581,7 @@ impl<'a> TenantStore<'a> {
         scope: &str,
         values: &[String],
     ) -> Result<HashMap<String, Id>, StoreError> {
-        let prefix = keys::unique_pk(self.company, kind, scope, "");
-        let keys =
-            values.iter().map(|v| (keys::unique_pk(self.company, kind, scope, v), keys::UNIQUE_SK.into())).collect();
-        let mut owners = HashMap::new();
-        for item in self.store.batch_get(keys).await? {
-            let value = item.get(keys::PK).and_then(|v| v.as_s().ok()).map(|pk| pk[prefix.len()..].to_string());
-            let marker: UniqueMarker = from_item(item)?;
-            if let Some(value) = value {
-                owners.insert(value, marker.owner);
-            }
-        }
-        Ok(owners)
+        Ok(self.claims(kind, scope, values).await?.into_iter().map(|(value, claim)| (value, claim.owner)).collect())
     }
 
     /// Which of the items `(PK, SK)` exist. Keys must come from [`keys`] builders of this company.
@@ -611,15 +603,119 @@ impl<'a> TenantStore<'a> {
 
     /// Which of `values` are already held for `kind` within `scope`.
     pub async fn taken(&self, kind: &str, scope: &str, values: &[String]) -> Result<HashSet<String>, StoreError> {
+        Ok(self.claims(kind, scope, values).await?.into_keys().collect())
+    }
+
+    /// The claims on those of `values` that are held for `kind` within `scope`.
+    pub async fn claims(
+        &self,
+        kind: &str,
+        scope: &str,
+        values: &[String],
+    ) -> Result<HashMap<String, Claim>, StoreError> {
         let prefix = keys::unique_pk(self.company, kind, scope, "");
         let keys =
             values.iter().map(|v| (keys::unique_pk(self.company, kind, scope, v), keys::UNIQUE_SK.into())).collect();
-        let items = self.store.batch_get(keys).await?;
-        Ok(items
-            .iter()
-            .filter_map(|item| item.get(keys::PK).and_then(|v| v.as_s().ok()))
-            .map(|pk| pk.trim_start_matches(&prefix).to_string())
-            .collect())
+        let mut claims = HashMap::new();
+        for item in self.store.batch_get(keys).await? {
+            let value = item.get(keys::PK).and_then(|v| v.as_s().ok()).map(|pk| pk[prefix.len()..].to_string());
+            let marker: UniqueMarker = from_item(item)?;
+            if let Some(value) = value {
+                claims.insert(value, Claim { owner: marker.owner, attempt: marker.attempt });
+            }
+        }
+        Ok(claims)
+    }
+
+    /// Settles the items a staged write `attempt` made for `entities` (each entity's item and
+    /// its claims): only items still marked with `attempt` are touched, so a settled, deleted
+    /// or rewritten item is left as it is. In transactions of up to 100; a transaction
+    /// cancelled on a condition is redone item by item (skipping the items that fail it).
+    pub async fn settle_staged<E: Entity>(
+        &self,
+        entities: &[E],
+        attempt: &str,
+        settle: Settle,
+    ) -> Result<(), StoreError> {
+        let mut steps = Vec::new();
+        for entity in entities {
+            let (pk, sk) = E::primary_key(self.company, entity.id());
+            steps.push(self.settle_step(pk, sk, attempt, settle, &["attempt"])?);
+            for key in entity.unique_keys() {
+                let attributes: &[&str] = &["attempt", keys::TTL_ATTRIBUTE];
+                steps.push(self.settle_step(
+                    self.unique_pk(&key),
+                    keys::UNIQUE_SK.into(),
+                    attempt,
+                    settle,
+                    attributes,
+                )?);
+            }
+        }
+        for chunk in steps.chunks(MAX_TRANSACTION) {
+            let result = self.store.client.transact_write_items().set_transact_items(Some(chunk.to_vec())).send().await;
+            let Err(err) = result else { continue };
+            let on_condition = matches!(
+                err.as_service_error(),
+                Some(TransactWriteItemsError::TransactionCanceledException(c))
+                    if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+            );
+            if !on_condition {
+                return Err(aws(err));
+            }
+            for step in chunk {
+                let single = self.store.client.transact_write_items().transact_items(step.clone()).send().await;
+                if let Err(err) = single {
+                    let failed_condition = matches!(
+                        err.as_service_error(),
+                        Some(TransactWriteItemsError::TransactionCanceledException(_))
+                    );
+                    if !failed_condition {
+                        return Err(aws(err));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn settle_step(
+        &self,
+        pk: String,
+        sk: String,
+        attempt: &str,
+        settle: Settle,
+        marks: &[&str],
+    ) -> Result<TransactWriteItem, StoreError> {
+        let table = self.store.table();
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Corrupt(e.to_string());
+        Ok(match settle {
+            Settle::Delete => TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(table)
+                        .key(keys::PK, s(pk))
+                        .key(keys::SK, s(sk))
+                        .condition_expression("attempt = :attempt")
+                        .expression_attribute_values(":attempt", s(attempt))
+                        .build()
+                        .map_err(built)?,
+                )
+                .build(),
+            Settle::Keep => TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(table)
+                        .key(keys::PK, s(pk))
+                        .key(keys::SK, s(sk))
+                        .update_expression(format!("REMOVE {}", marks.join(", ")))
+                        .condition_expression("attempt = :attempt")
+                        .expression_attribute_values(":attempt", s(attempt))
+                        .build()
+                        .map_err(built)?,
+                )
+                .build(),
+        })
     }
 
     /// A transaction over this company's items.
@@ -687,11 +783,27 @@ impl Transaction<'_> {
     }
 
     fn create_as<E: Entity>(&mut self, entity: &E, stale_on_conflict: bool) -> Result<(), StoreError> {
+        self.create_marked(entity, stale_on_conflict, None)
+    }
+
+    /// Like `create`, for an item of a staged write: its claims carry `attempt` and a TTL
+    /// (`expires_at`, epoch seconds) until the write is settled (`settle_staged`). The entity
+    /// itself carries its own mark (a license's `attempt`).
+    pub fn create_staged<E: Entity>(&mut self, entity: &E, attempt: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.create_marked(entity, false, Some((attempt, expires_at)))
+    }
+
+    fn create_marked<E: Entity>(
+        &mut self,
+        entity: &E,
+        stale_on_conflict: bool,
+        staged: Option<(&str, i64)>,
+    ) -> Result<(), StoreError> {
         let item = self.tenant.entity_item(entity)?;
         let exists = StoreError::Conflict(format!("{} {} already exists.", E::NAME, entity.id()));
         self.writes.push(self.tenant.store.put_new(item, exists));
         for key in entity.unique_keys() {
-            self.claim::<E>(&key, entity.id(), stale_on_conflict)?;
+            self.claim::<E>(&key, entity.id(), stale_on_conflict, staged)?;
         }
         Ok(())
     }
@@ -749,13 +861,45 @@ impl Transaction<'_> {
             });
         }
         for key in new_keys.iter().filter(|k| !old_keys.contains(k)) {
-            self.claim::<E>(key, new.id(), false)?;
+            self.claim::<E>(key, new.id(), false, None)?;
         }
         Ok(())
     }
 
-    fn claim<E: Entity>(&mut self, key: &UniqueKey, owner: Id, stale_on_conflict: bool) -> Result<(), StoreError> {
-        let marker = UniqueMarker { owner };
+    /// Deletes `entity` if nobody changed it meanwhile (else `Stale`). Its claims stay: the
+    /// only entities deleted so far (staged-write records) have none.
+    pub fn delete<E: Entity>(&mut self, entity: &E) -> Result<(), StoreError> {
+        let changed =
+            StoreError::Stale(format!("The {} was changed by another request; read it again and retry.", E::NAME));
+        let (pk, sk) = E::primary_key(self.tenant.company, entity.id());
+        let delete = Delete::builder()
+            .table_name(self.tenant.store.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .condition_expression("updated_at = :seen")
+            .expression_attribute_values(":seen", s(format_time(entity.updated_at())))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.writes.push(Write {
+            item: TransactWriteItem::builder().delete(delete).build(),
+            conflict: changed,
+            bytes: 0,
+        });
+        Ok(())
+    }
+
+    fn claim<E: Entity>(
+        &mut self,
+        key: &UniqueKey,
+        owner: Id,
+        stale_on_conflict: bool,
+        staged: Option<(&str, i64)>,
+    ) -> Result<(), StoreError> {
+        let marker = UniqueMarker {
+            owner,
+            attempt: staged.map(|(attempt, _)| attempt.to_string()),
+            expires_at: staged.map(|(_, expires_at)| expires_at),
+        };
         let item =
             self.tenant.store.item_of(&marker, self.tenant.unique_pk(key), keys::UNIQUE_SK.into(), &[], "UNIQUE")?;
         let message = format!("A {} with this {} (\"{}\") already exists.", E::NAME, key.field, key.value);
@@ -808,6 +952,28 @@ impl Transaction<'_> {
 #[derive(Serialize, Deserialize)]
 struct UniqueMarker {
     owner: Id,
+    /// Set while the owner is staged by a multi-transaction write not yet settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attempt: Option<String>,
+    /// DynamoDB's TTL (epoch seconds) on a staged claim: the backstop if no sweeper settles it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+/// Who holds a unique value: its owner, and the staged write it belongs to if not settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub owner: Id,
+    pub attempt: Option<String>,
+}
+
+/// What settling a staged write does to each of its items (those still marked with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// Committed: the mark (and a claim's TTL) is removed; the item stays.
+    Keep,
+    /// Rolled back: the item is deleted.
+    Delete,
 }
 
 /// A tenant.
