@@ -1,5 +1,5 @@
 # The two commands of the README. Everything they need is installed by the scripts themselves.
-.PHONY: dev test lint bench fuzz
+.PHONY: dev test lint bench fuzz chaos
 
 dev:
 	scripts/dev.sh
@@ -18,3 +18,8 @@ bench:
 # On demand: schemathesis against make dev's API (infra/openapi.yaml); a short run is in make test.
 fuzz:
 	scripts/fuzz.sh
+
+# On demand: 10 minutes of concurrent imports, orders and faults, then the invariants (a
+# 30-second run is part of make test).
+chaos:
+	scripts/chaos.sh

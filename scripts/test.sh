@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: cfn-lint over the SAM template, the OpenAPI document against it, its own moto
-# server on a free port, the unit and integration tests against it, and a short contract fuzz;
+# server on a free port, the unit and integration tests against it, a short chaos run and a
+# short contract fuzz;
 # moto stops whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,15 @@ echo "cfn-lint: infra/template.yaml passed"
 .venv/bin/python scripts/check_openapi.py
 mkdir -p .local
 cargo test --workspace --locked "$@" 2>&1 | tee .local/test.log
+# A short chaos run (make chaos runs 10 minutes): concurrent imports, orders and faults, then
+# the invariants, on tables of its own in the same moto.
+if ! TABLE_NAME="chaos-$$" IMPORT_BUCKET="chaos-$$" IMPORT_QUEUE_NAME="chaos-$$" CHAOS_SECONDS=20 RUST_LOG=error \
+  cargo run --quiet --locked -p integration-tests --bin chaos >.local/chaos.log 2>&1; then
+  cat .local/chaos.log
+  echo "chaos: an invariant failed" >&2
+  exit 1
+fi
+grep '^chaos ops=' .local/chaos.log
 # A short contract fuzz (schemathesis, infra/openapi.yaml) of the handlers over HTTP.
 if ! API=local MAX_EXAMPLES=5 MAX_TIME=60 scripts/fuzz.sh >.local/fuzz.log 2>&1; then
   cat .local/fuzz.log

@@ -5,43 +5,20 @@
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use integration_tests::{dispatch, read, Tenant};
+use integration_tests::{multipart, Tenant, MULTIPART_BOUNDARY as BOUNDARY};
 use lambda_http::http::Method;
-use lambda_http::Body;
 use serde_json::{json, Value};
 use shared::imports::worker::{handle_event, read_message, Work, WorkerOptions};
 use shared::store::keys;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SAMPLE: &str = include_str!("../fixtures/licenses-sample.csv");
-const BOUNDARY: &str = "----import-test-boundary";
-
-/// A multipart/form-data body with `content` under `field`.
-fn multipart(field: &str, file_name: &str, content: &[u8]) -> Vec<u8> {
-    let mut body = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\n\
-         Content-Type: text/csv\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(content);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
-
 async fn upload_raw(t: &Tenant, content_type: &str, body: Vec<u8>) -> (u16, Value) {
-    let req = lambda_http::http::Request::builder()
-        .method(Method::POST)
-        .uri("/api/v1/licenses/import_from_csv/")
-        .header("host", "testserver")
-        .header("content-type", content_type)
-        .header("authorization", format!("Api-Key {}", t.key))
-        .body(Body::Binary(body))
-        .expect("a request");
-    read(dispatch(&t.app, req).await)
+    t.post_raw("/api/v1/licenses/import_from_csv/", content_type, body).await
 }
 
 async fn upload(t: &Tenant, file_name: &str, content: &[u8]) -> (u16, Value) {
-    upload_raw(t, &format!("multipart/form-data; boundary={BOUNDARY}"), multipart("file", file_name, content)).await
+    t.upload_csv(file_name, content).await
 }
 
 /// The S3 event moto puts on the queue for an object: few fields, the key URL-encoded.

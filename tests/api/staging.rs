@@ -105,22 +105,9 @@ async fn a_write_killed_after_its_commit_is_settled_without_losing_a_concurrent_
     assert_eq!(visible_count(&t, "order__store_id=big-2").await, 50);
 }
 
-/// Uploads a CSV file (multipart, as a client would); the job id.
+/// Uploads a CSV file; the job id.
 async fn upload(t: &Tenant, file: &str) -> u64 {
-    let boundary = "staging-test";
-    let body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"keys.csv\"\r\n\
-         Content-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n"
-    );
-    let req = lambda_http::http::Request::builder()
-        .method("POST")
-        .uri("/api/v1/licenses/import_from_csv/")
-        .header("host", "testserver")
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-        .header("authorization", format!("Api-Key {}", t.key))
-        .body(lambda_http::Body::Binary(body.into_bytes()))
-        .expect("a request");
-    let (status, body) = integration_tests::read(integration_tests::dispatch(&t.app, req).await);
+    let (status, body) = t.upload_csv("keys.csv", file.as_bytes()).await;
     assert_eq!(status, 200, "{body}");
     body["job_id"].as_u64().expect("job_id")
 }

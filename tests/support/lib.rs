@@ -158,6 +158,25 @@ impl Tenant {
         read(dispatch(&self.app, request(method, path, auth.as_deref(), body)).await)
     }
 
+    /// POSTs a body of any content type (multipart uploads, malformed bodies).
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let req = lambda_http::http::Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("host", "testserver")
+            .header("content-type", content_type)
+            .header("authorization", format!("Api-Key {}", self.key))
+            .body(Body::Binary(body))
+            .expect("a request");
+        read(dispatch(&self.app, req).await)
+    }
+
+    /// Uploads a CSV file as a client would (multipart, field `file`): status and body.
+    pub async fn upload_csv(&self, file_name: &str, content: &[u8]) -> (u16, Value) {
+        let content_type = format!("multipart/form-data; boundary={MULTIPART_BOUNDARY}");
+        self.post_raw("/api/v1/licenses/import_from_csv/", &content_type, multipart("file", file_name, content)).await
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.call_as(Some(&self.key), Method::GET, path, None).await
     }
@@ -182,6 +201,20 @@ impl Tenant {
         self.create("/api/v1/products/", &serde_json::json!({"product_name": short_code, "short_code": short_code}))
             .await
     }
+}
+
+pub const MULTIPART_BOUNDARY: &str = "----import-test-boundary";
+
+/// A multipart/form-data body with `content` as the file `file_name` under `field`.
+pub fn multipart(field: &str, file_name: &str, content: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        "--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\n\
+         Content-Type: text/csv\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{MULTIPART_BOUNDARY}--\r\n").as_bytes());
+    body
 }
 
 /// The ids of a list response's results.
