@@ -178,7 +178,11 @@ enum WorkerError {
 
 impl From<StoreError> for WorkerError {
     fn from(err: StoreError) -> Self {
-        WorkerError::Transient(err.to_string())
+        match err {
+            // The file's content made a write pass DynamoDB's limits: no retry can help.
+            StoreError::TooLarge { message, .. } => WorkerError::Fatal(message),
+            other => WorkerError::Transient(other.to_string()),
+        }
     }
 }
 
