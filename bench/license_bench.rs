@@ -14,6 +14,7 @@ use serde_json::json;
 use shared::catalog::Catalog;
 use shared::licenses::list::{canonical_pairs, parse_query, LicenseCtx};
 use shared::licenses::License;
+use shared::listing::{ListRules, LICENSES_MAX_LIMIT};
 use time::OffsetDateTime;
 
 #[tokio::main]
@@ -117,7 +118,7 @@ async fn main() {
     // (1% carry the note, all of those enabled: 1% match.)
     let pairs =
         canonical_pairs(form_urlencoded_pairs("note__icontains=needle&enabled=true&product__short_code__in=app,cli"));
-    let query = parse_query(&pairs).unwrap();
+    let query = parse_query(&pairs, ListRules { max_limit: LICENSES_MAX_LIMIT, strict: true }).unwrap();
     let ctx = LicenseCtx { company, catalog, customers: HashMap::new(), orders: HashMap::new() };
     let started = Instant::now();
     let rounds = 5;

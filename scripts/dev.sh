@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 API_PORT=${API_PORT:-9000}
 MOTO_PORT=${MOTO_PORT:-4566}
+# Import worker invocations at once, as Lambda runs instances side by side: the bridge runs as
+# many, and cargo lambda watch (which otherwise runs one process per function, one invocation at
+# a time) may start as many processes per function, on demand.
+export IMPORT_WORKER_CONCURRENCY=${IMPORT_WORKER_CONCURRENCY:-4}
 # Another instance (make test's fuzz run) keeps its settings and logs apart.
 RUN_DIR=${RUN_DIR:-.local}
 
@@ -39,7 +43,8 @@ API_KEY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["api_key"])
 say "stack and demo company ready"
 
 mkdir -p "$RUN_DIR"
-cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" >"$RUN_DIR/watch.log" 2>&1 &
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
+  --concurrency "$IMPORT_WORKER_CONCURRENCY" >"$RUN_DIR/watch.log" 2>&1 &
 pids+=($!)
 API_URL="http://127.0.0.1:$API_PORT"
 

@@ -8,10 +8,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rand::distr::{Alphanumeric, SampleString};
-use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::ids::Id;
+use crate::passwords::{constant_time_eq, sha256_hex};
 use crate::store::{ApiKeyRecord, Store};
 
 pub const CACHE_TTL: Duration = Duration::from_secs(30);
@@ -55,14 +55,6 @@ pub fn new_api_key(company: Id, products: Option<Vec<Id>>) -> NewApiKey {
         full: format!("{prefix}.{secret}"),
         record: ApiKeyRecord { prefix, company, secret_sha256: sha256_hex(&secret), products, revoked: false },
     }
-}
-
-fn sha256_hex(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `(prefix, secret)` from an `Authorization` header value.

@@ -112,6 +112,19 @@ pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
     req.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
+/// Whether the request asks for strict handling (`Prefer: handling=strict`, RFC 7240): unknown
+/// query parameters are then a 400 rather than ignored (API.md §1).
+pub fn prefers_strict_handling(req: &Request) -> bool {
+    req.headers().get_all("prefer").iter().filter_map(|v| v.to_str().ok()).any(|v| {
+        v.split(',').any(|preference| {
+            let preference = preference.split(';').next().unwrap_or_default();
+            let (name, value) = preference.split_once('=').unwrap_or((preference, ""));
+            name.trim().eq_ignore_ascii_case("handling")
+                && value.trim().trim_matches('"').eq_ignore_ascii_case("strict")
+        })
+    })
+}
+
 /// `scheme://host/path` of the request, for `next`/`previous` links. Behind API Gateway the
 /// scheme comes from `X-Forwarded-Proto`; a loopback host without it is the local emulator.
 pub fn absolute_path(req: &Request) -> String {

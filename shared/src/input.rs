@@ -63,6 +63,13 @@ impl<'a> Input<'a> {
         self.obj.get(name)
     }
 
+    /// An optional object field: `None` when absent, `null` or `{}` (Go clients send unset
+    /// structs as `{}`: API.md §1); `Some(value)` otherwise, object or not, for the caller to
+    /// check.
+    pub fn given_object(&self, name: &str) -> Option<&'a Value> {
+        self.obj.get(name).filter(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty()))
+    }
+
     /// Present and not null.
     fn value(&self, name: &str) -> Option<&'a Value> {
         self.obj.get(name).filter(|v| !v.is_null())
@@ -244,12 +251,16 @@ impl<'a> Input<'a> {
         }
     }
 
-    /// A date (`YYYY-MM-DD`, or a date-time whose date part is used). Absent → `None`; `null` → `Some(None)`.
+    /// A date (`YYYY-M-D`, or a date-time whose date part is used). Absent, `""` or Go's zero
+    /// time → `None` (not given, API.md §1); `null` → `Some(None)`.
     pub fn date(&mut self, name: &str) -> Option<Option<time::Date>> {
         match self.obj.get(name)? {
             Value::Null => Some(None),
             _ => {
                 let text = self.string(name, SHORT_TEXT)?;
+                if timefmt::is_unset(&text) {
+                    return None;
+                }
                 let parsed = timefmt::parse_date(&text);
                 if parsed.is_none() {
                     self.error(name, "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.");
@@ -259,9 +270,13 @@ impl<'a> Input<'a> {
         }
     }
 
-    /// A date-time (RFC 3339 or `YYYY-MM-DD HH:MM:SS`, UTC).
+    /// A date-time as Django reads it (see `timefmt::parse_time`). `""` or Go's zero time →
+    /// `None`: not given (API.md §1).
     pub fn time(&mut self, name: &str) -> Option<time::OffsetDateTime> {
         let text = self.string(name, SHORT_TEXT)?;
+        if timefmt::is_unset(&text) {
+            return None;
+        }
         let parsed = timefmt::parse_time(&text);
         if parsed.is_none() {
             self.error(

@@ -18,6 +18,7 @@ pub mod license_props;
 pub mod licenses;
 pub mod listing;
 pub mod orders;
+pub mod passwords;
 pub mod store;
 pub mod timefmt;
 

@@ -15,6 +15,8 @@ pub enum Kind {
     Bool,
     /// A non-negative integer.
     Count,
+    /// `max_transfers`: a count, or -1 (the vendor's clients send it; stored as sent, API.md §4).
+    Transfers,
     LicenseType,
     Duration,
     Date,
@@ -37,7 +39,7 @@ pub const LICENSE_PROPERTIES: &[(&str, Kind)] = &[
     ("is_trial", Kind::Bool),
     ("trial_days", Kind::Count),
     ("prevent_vm", Kind::Bool),
-    ("max_transfers", Kind::Count),
+    ("max_transfers", Kind::Transfers),
     ("max_consumptions", Kind::Count),
     ("allow_overages", Kind::Bool),
     ("max_overages", Kind::Count),
@@ -83,7 +85,8 @@ pub const LICENSE_TYPES: &[(&str, &str)] = &[
     ("subscription", "subscription"),
 ];
 
-/// The seeds spell some periods differently; they all read as the canonical four.
+/// The seeds spell some periods differently; they all read as the canonical four, which are
+/// the vendor's own spellings (`annualy` included: its clients compare the value they sent).
 pub const CONSUMPTION_PERIODS: &[(&str, &str)] = &[
     ("daily", "daily"),
     ("day", "daily"),
@@ -91,10 +94,10 @@ pub const CONSUMPTION_PERIODS: &[(&str, &str)] = &[
     ("week", "weekly"),
     ("monthly", "monthly"),
     ("month", "monthly"),
-    ("annually", "annually"),
-    ("annualy", "annually"),
-    ("year", "annually"),
-    ("yearly", "annually"),
+    ("annualy", "annualy"),
+    ("annually", "annualy"),
+    ("year", "annualy"),
+    ("yearly", "annualy"),
 ];
 
 /// Largest count accepted (fits every client's integer type).
@@ -125,6 +128,7 @@ fn read_one(input: &mut Input, name: &str, kind: Kind) -> Option<Value> {
     match kind {
         Kind::Bool => input.bool(name).map(Value::Bool),
         Kind::Count => input.int(name, 0, MAX_COUNT).map(Value::from),
+        Kind::Transfers => input.int(name, -1, MAX_COUNT).map(Value::from),
         Kind::LicenseType => input.choice(name, LICENSE_TYPES).map(Value::from),
         Kind::ConsumptionPeriod => input.choice(name, CONSUMPTION_PERIODS).map(Value::from),
         Kind::Duration => input.duration(name).flatten().map(|d| Value::from(d.to_string())),
@@ -191,7 +195,7 @@ mod tests {
                 "validity_period": "2025-01-31",
                 "max_activations": 5,
                 "prevent_vm": true,
-                "consumption_period": "annually",
+                "consumption_period": "annualy",
                 "enable_maintenance_period": true,
                 "metadata": {"a": 1},
                 "note": null

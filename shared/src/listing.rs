@@ -15,7 +15,27 @@ use crate::http;
 use crate::input::{parse_bool, parse_int};
 
 pub const DEFAULT_LIMIT: usize = 20;
-pub const MAX_LIMIT: usize = 100;
+/// `limit` caps (API.md §1): licenses keep the vendor's 100, the other lists go to 1,000.
+pub const MAX_LIMIT: usize = 1_000;
+pub const LICENSES_MAX_LIMIT: usize = 100;
+/// A page's results stop before the body would pass this many bytes (Lambda answers at most
+/// 6 MB through API Gateway; the rest of the body and headers need a little room).
+pub const MAX_RESULTS_BYTES: usize = 5_500_000;
+
+/// How a list reads its query string (API.md §1).
+#[derive(Debug, Clone, Copy)]
+pub struct ListRules {
+    /// A larger `limit` is capped to this, silently, as the vendor does.
+    pub max_limit: usize,
+    /// `Prefer: handling=strict`: unknown parameters are a 400 naming them, not ignored.
+    pub strict: bool,
+}
+
+impl ListRules {
+    pub fn of(req: &Request, max_limit: usize) -> Self {
+        ListRules { max_limit, strict: http::prefers_strict_handling(req) }
+    }
+}
 /// Longest `__in` list accepted.
 const MAX_IN_VALUES: usize = 1_000;
 
@@ -135,17 +155,22 @@ pub struct ListQuery<'s, T, C> {
 impl<'s, T, C> ListQuery<'s, T, C> {
     /// Reads `limit`, `offset`, `order_by` and the filters of `specs`; anything else is a 400
     /// naming the parameter (a typo must not silently widen a result).
+    /// Reads `limit`, `offset`, `order_by` and the filters. As django-filter does, a parameter
+    /// with an empty value is not applied, and an unknown one is ignored (and logged), unless
+    /// `rules.strict`, where it is a 400 naming it.
     pub fn parse(
         pairs: &[(String, String)],
         specs: &'s [FilterSpec<T, C>],
         orders: &'s [OrderSpec<T, C>],
+        rules: ListRules,
     ) -> Result<Self, ApiError> {
         let mut errors = FieldErrors::default();
         let mut query = ListQuery { filters: Vec::new(), order: None, limit: DEFAULT_LIMIT, offset: 0 };
-        for (name, value) in pairs {
+        let mut ignored: Vec<&str> = Vec::new();
+        for (name, value) in pairs.iter().filter(|(_, value)| !value.trim().is_empty()) {
             match name.as_str() {
                 "limit" => match value.trim().parse::<usize>() {
-                    Ok(n) if n > 0 => query.limit = n.min(MAX_LIMIT),
+                    Ok(n) if n > 0 => query.limit = n.min(rules.max_limit),
                     _ => errors.add("limit", "A positive integer is required."),
                 },
                 "offset" => match value.trim().parse::<usize>() {
@@ -167,9 +192,13 @@ impl<'s, T, C> ListQuery<'s, T, C> {
                         Ok(wanted) => query.filters.push(ActiveFilter { spec, wanted }),
                         Err(message) => errors.add(name.clone(), message),
                     },
-                    None => errors.add(name.clone(), "Unknown query parameter."),
+                    None if rules.strict => errors.add(name.clone(), "Unknown query parameter."),
+                    None => ignored.push(name),
                 },
             }
+        }
+        if !ignored.is_empty() {
+            tracing::info!(parameters = ?ignored, "ignored unknown query parameters");
         }
         errors.into_result()?;
         Ok(query)
@@ -240,6 +269,11 @@ impl<'s, T, C> ListQuery<'s, T, C> {
 
     pub fn matches(&self, item: &T, ctx: &C) -> bool {
         self.filters.iter().all(|f| matches(f.spec.lookup, &f.wanted, &(f.spec.field)(item, ctx)))
+    }
+
+    /// The items that match the filters, in the order they came (id order).
+    pub fn apply_all<'i>(&self, items: &'i [T], ctx: &C) -> Vec<&'i T> {
+        items.iter().filter(|item| self.matches(item, ctx)).collect()
     }
 
     /// Filters, orders (default: ascending id order, which is creation order, as the items
@@ -340,6 +374,19 @@ fn compares(lookup: Lookup, field: &FieldValue, wanted: time::OffsetDateTime) ->
     }
 }
 
+/// Orders two scalar JSON values as [`compare`] orders field values: nulls first, then numbers,
+/// booleans or text (RFC 3339 times and dates sort as text).
+pub fn compare_json(a: &Value, b: &Value) -> Ordering {
+    let field = |v: &Value| match v {
+        Value::Null => FieldValue::Null,
+        Value::Bool(b) => FieldValue::Bool(*b),
+        Value::Number(n) => n.as_i64().map_or_else(|| FieldValue::Text(n.to_string()), FieldValue::Int),
+        Value::String(s) => FieldValue::Text(s.clone()),
+        other => FieldValue::Text(other.to_string()),
+    };
+    compare(&field(a), &field(b))
+}
+
 /// Nulls first ascending (as PostgreSQL's `NULLS FIRST` on ascending is not Django's default,
 /// but a stable, documented choice).
 fn compare(a: &FieldValue, b: &FieldValue) -> Ordering {
@@ -357,7 +404,24 @@ fn compare(a: &FieldValue, b: &FieldValue) -> Ordering {
 }
 
 /// The DRF paginated body, `next`/`previous` keeping every other query parameter.
-pub fn page_body(req: &Request, count: usize, limit: usize, offset: usize, results: Vec<Value>) -> Value {
+/// The page of API.md §1. Results that would pass `MAX_RESULTS_BYTES` are left to the next
+/// page: `next` then starts after the last result sent.
+pub fn page_body(req: &Request, count: usize, limit: usize, offset: usize, mut results: Vec<Value>) -> Value {
+    let mut bytes = 0;
+    let fits = results
+        .iter()
+        .take_while(|r| {
+            bytes += serde_json::to_string(r).map_or(0, |t| t.len()) + 1;
+            bytes <= MAX_RESULTS_BYTES
+        })
+        .count()
+        .max(1);
+    let sent = if fits < results.len() {
+        results.truncate(fits);
+        fits
+    } else {
+        limit
+    };
     let pairs = http::query_pairs(req);
     let base = http::absolute_path(req);
     let link = |new_offset: usize| {
@@ -371,7 +435,7 @@ pub fn page_body(req: &Request, count: usize, limit: usize, offset: usize, resul
         }
         format!("{base}?{}", query.finish())
     };
-    let next = (offset.saturating_add(limit) < count).then(|| link(offset + limit));
+    let next = (offset.saturating_add(sent) < count).then(|| link(offset + sent));
     let previous = (offset > 0).then(|| link(offset.saturating_sub(limit)));
     json!({ "count": count, "next": next, "previous": previous, "results": results })
 }
@@ -420,7 +484,7 @@ mod tests {
     fn run(query: &str) -> Result<(usize, Vec<u64>), ApiError> {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
         let (specs, orders, rows) = (specs(), orders(), rows());
-        let q = ListQuery::parse(&pairs, &specs, &orders)?;
+        let q = ListQuery::parse(&pairs, &specs, &orders, ListRules { max_limit: 100, strict: true })?;
         let (count, page) = q.apply(&rows, &());
         Ok((count, page.iter().map(|r| r.id).collect()))
     }

@@ -17,7 +17,7 @@ async fn create_list_retrieve_patch() {
     assert_eq!(f["product"], app);
     assert_eq!(f["max_consumption"], 10);
     assert_eq!(f["allow_overages"], true);
-    assert_eq!(f["consumption_period"], "annually");
+    assert_eq!(f["consumption_period"], "annualy", "the vendor's spelling, as sent");
     assert_eq!(f["is_deleted"], false);
     let fid = f["id"].as_u64().unwrap();
     let second =

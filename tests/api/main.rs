@@ -2,6 +2,7 @@
 
 mod accounts;
 mod auth;
+mod compat;
 mod custom_fields;
 mod customers;
 mod faults;

@@ -137,12 +137,24 @@ async fn filters_ordering_and_pagination() {
     assert_eq!(page2["next"], serde_json::Value::Null);
     assert_eq!(page2["previous"], "https://testserver/api/v1/products/?order_by=id&limit=2");
 
-    for bad in ["limit=-1", "offset=x", "order_by=colour", "is_archived=maybe", "shortcode=p-a"] {
+    for bad in ["limit=-1", "offset=x", "order_by=colour", "is_archived=maybe"] {
         let (status, body) = t.get(&format!("/api/v1/products/?{bad}")).await;
         assert_eq!(status, 400, "{bad}: {body}");
         let name = bad.split('=').next().unwrap();
         assert!(body.get(name).is_some(), "{bad}: {body}");
     }
+    // Unknown and empty parameters are ignored (a shop's leftovers), unless strict.
+    let (status, body) = t.get("/api/v1/products/?shortcode=p-a&product=app&quantity=1&short_code=").await;
+    assert_eq!((status, body["count"].as_u64()), (200, Some(3)), "{body}");
+    let (status, body) = t.get_strict("/api/v1/products/?shortcode=p-a").await;
+    assert_eq!(status, 400);
+    assert!(body.get("shortcode").is_some(), "{body}");
+    // Any scalar field of the JSON orders, ties by id.
+    let (status, body) = t.get("/api/v1/products/?order_by=-is_archived").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ids(&body), [created[1], created[2], created[0]]);
+    let (_, body) = t.get("/api/v1/products/?order_by=is_archived&limit=1&offset=1").await;
+    assert_eq!((ids(&body), body["count"].as_u64()), (vec![created[2]], Some(3)));
 }
 
 #[tokio::test]

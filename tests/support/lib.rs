@@ -3,6 +3,7 @@
 //! handlers API Gateway routes to.
 
 pub mod faults;
+pub mod front;
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -175,6 +176,13 @@ impl Tenant {
     pub async fn upload_csv(&self, file_name: &str, content: &[u8]) -> (u16, Value) {
         let content_type = format!("multipart/form-data; boundary={MULTIPART_BOUNDARY}");
         self.post_raw("/api/v1/licenses/import_from_csv/", &content_type, multipart("file", file_name, content)).await
+    }
+
+    /// GET with `Prefer: handling=strict`: unknown query parameters are a 400 (API.md §1).
+    pub async fn get_strict(&self, path: &str) -> (u16, Value) {
+        let mut req = request(Method::GET, path, Some(&format!("Api-Key {}", self.key)), None);
+        req.headers_mut().insert("prefer", "handling=strict".parse().expect("a header value"));
+        read(dispatch(&self.app, req).await)
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {

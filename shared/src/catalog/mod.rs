@@ -23,7 +23,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::http::{api_segments, created, json_object, ok, query_pairs};
 use crate::ids::{Id, IdGenerator};
 use crate::input::Input;
-use crate::listing::{page_body, FilterSpec, ListQuery, OrderSpec};
+use crate::listing::{page_body, FilterSpec, ListQuery, ListRules, OrderSpec, MAX_LIMIT};
 use crate::store::{from_item, keys, Entity, StoreError, TenantStore, Transaction};
 
 pub use accounts::CustomerAccount;
@@ -239,13 +239,55 @@ async fn list<R: Resource>(
     catalog: &Catalog,
     principal: &Principal,
 ) -> Result<Response<Body>, ApiError> {
-    let pairs = query_pairs(req);
-    let query = ListQuery::parse(&pairs, R::FILTERS, R::ORDERS)?;
+    let mut pairs = query_pairs(req);
+    let by_json = json_order::<R>(&mut pairs, catalog);
+    let query = ListQuery::parse(&pairs, R::FILTERS, R::ORDERS, ListRules::of(req, MAX_LIMIT))?;
     let mut items = R::load(store, catalog, &query).await?;
     items.retain(|item| item.product().is_none_or(|p| principal.can_access(p)));
-    let (count, page) = query.apply(&items, catalog);
-    let results = page.into_iter().map(|item| item.render(catalog)).collect();
+    let Some((field, descending)) = by_json else {
+        let (count, page) = query.apply(&items, catalog);
+        let results = page.into_iter().map(|item| item.render(catalog)).collect();
+        return Ok(ok(&page_body(req, count, query.limit, query.offset, results)));
+    };
+    // Ordered by a field of the JSON that has no ordering of its own: the matches are
+    // rendered, then sorted by that field (a catalog is small; customers are read whole anyway).
+    let mut rendered: Vec<Value> =
+        query.apply_all(&items, catalog).into_iter().map(|item| item.render(catalog)).collect();
+    if descending {
+        rendered.reverse();
+    }
+    rendered.sort_by(|a, b| {
+        let ordering = crate::listing::compare_json(&a[field.as_str()], &b[field.as_str()]);
+        if descending {
+            ordering.reverse()
+        } else {
+            ordering
+        }
+    });
+    let count = rendered.len();
+    let results = rendered.into_iter().skip(query.offset).take(query.limit).collect();
     Ok(ok(&page_body(req, count, query.limit, query.offset, results)))
+}
+
+/// Takes `order_by` out of `pairs` when it names a scalar field of the resource's JSON that
+/// `R::ORDERS` does not list (API.md §1: any scalar field); the field and whether descending.
+fn json_order<R: Resource>(pairs: &mut Vec<(String, String)>, catalog: &Catalog) -> Option<(String, bool)> {
+    let position = pairs.iter().position(|(name, value)| name == "order_by" && !value.trim().is_empty())?;
+    let value = pairs[position].1.trim().to_string();
+    let (descending, field) = match value.strip_prefix('-') {
+        Some(field) => (true, field.to_string()),
+        None => (false, value.clone()),
+    };
+    if R::ORDERS.iter().any(|o| o.name == field) {
+        return None;
+    }
+    let blank = R::blank(0, crate::timefmt::now()).render(catalog);
+    let scalar = blank.get(&field).is_some_and(|v| !v.is_object() && !v.is_array());
+    if !scalar {
+        return None; // left for ListQuery::parse to refuse
+    }
+    pairs.remove(position);
+    Some((field, descending))
 }
 
 /// The object, if it exists in this company and the manager may see its product.

@@ -9,14 +9,14 @@ use lambda_http::http::{header, Method};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use super::rows::read_header;
+use super::rows::{file_as_utf8, read_header};
 use super::{invalid_rows, ImportJob, JobStatus};
 use crate::app::{respond, route, App};
 use crate::auth::Principal;
 use crate::error::{ApiError, FieldErrors};
 use crate::http::{body_bytes, json_object, ok, query_pairs};
 use crate::input::{Input, SHORT_TEXT};
-use crate::listing::{page_body, FilterSpec, ListQuery, Lookup, OrderSpec};
+use crate::listing::{page_body, FilterSpec, ListQuery, ListRules, Lookup, OrderSpec, MAX_LIMIT};
 use crate::store::{keys, TenantStore};
 
 /// Bodies above this go through `upload_url`: API Gateway and Lambda take about 6 MB, and a
@@ -27,8 +27,9 @@ pub const UPLOAD_URL_SECONDS: u64 = 900;
 
 const FILE_FIELD_MESSAGE: &str = "Send the CSV file as multipart/form-data under the key \"file\".";
 
-/// `POST /api/v1/licenses/import_from_csv/` (multipart, key `file`): the header row is checked
-/// at once, then the file is stored and its job answered; the S3 event starts the worker.
+/// `POST /api/v1/licenses/import_from_csv/` (multipart, key `file`): the encoding (UTF-8, or
+/// UTF-16 with a byte-order mark, converted) and the header row are checked at once, then the
+/// file is stored and its job answered; the S3 event starts the worker.
 pub async fn import_from_csv_handler(app: &App, req: Request) -> Response<Body> {
     respond(&req, async {
         let routed = route(app, &req, &["licenses", "import_from_csv"], Method::POST).await?;
@@ -40,6 +41,8 @@ pub async fn import_from_csv_handler(app: &App, req: Request) -> Response<Body> 
             )));
         }
         let (file_name, data) = read_file_field(&req).await?;
+        // Stored as UTF-8 (a UTF-16 file converted), checked whole: nothing queued otherwise.
+        let data = Bytes::from(file_as_utf8(&data)?.into_owned());
         read_header(&data)?;
         let store = app.store.tenant(routed.principal.company);
         let job = new_job(app, store, &routed.principal, &file_name).await?;
@@ -86,7 +89,7 @@ pub async fn upload_url_handler(app: &App, req: Request) -> Response<Body> {
 pub async fn list_import_results_handler(app: &App, req: Request) -> Response<Body> {
     respond(&req, async {
         let routed = route(app, &req, &["licenses-import-results"], Method::GET).await?;
-        let query = ListQuery::parse(&query_pairs(&req), FILTERS, ORDERS)?;
+        let query = ListQuery::parse(&query_pairs(&req), FILTERS, ORDERS, ListRules::of(&req, MAX_LIMIT))?;
         let store = app.store.tenant(routed.principal.company);
         let jobs: Vec<ImportJob> = store.query_index(1, keys::imports_gsi1pk(store.company())).await?;
         let (count, page) = query.apply(&jobs, &());
@@ -114,8 +117,16 @@ pub async fn get_import_result_handler(app: &App, req: Request) -> Response<Body
 static FILTERS: &[FilterSpec<ImportJob, ()>] =
     &[FilterSpec { param: "status__iexact", lookup: Lookup::IExact, field: |j, _| j.status.as_str().into() }];
 
-static ORDERS: &[OrderSpec<ImportJob, ()>] =
-    &[OrderSpec { name: "id", key: |j, _| j.id.into() }, OrderSpec { name: "created_at", key: |j, _| j.id.into() }];
+/// Every scalar of the result JSON (API.md §1).
+static ORDERS: &[OrderSpec<ImportJob, ()>] = &[
+    OrderSpec { name: "id", key: |j, _| j.id.into() },
+    OrderSpec { name: "created_at", key: |j, _| j.id.into() },
+    OrderSpec { name: "file_name", key: |j, _| (&j.file_name).into() },
+    OrderSpec { name: "status", key: |j, _| j.status.as_str().into() },
+    OrderSpec { name: "started_at", key: |j, _| j.started_at.into() },
+    OrderSpec { name: "finished_at", key: |j, _| j.finished_at.into() },
+    OrderSpec { name: "error", key: |j, _| j.error.as_deref().into() },
+];
 
 /// The `file` part of a multipart body: its file name and content.
 async fn read_file_field(req: &Request) -> Result<(String, Bytes), ApiError> {

@@ -61,6 +61,12 @@ pub const HEADERS: &[&str] = &[
 ];
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+const UTF16_LE_BOM: &[u8] = b"\xFF\xFE";
+const UTF16_BE_BOM: &[u8] = b"\xFE\xFF";
+
+/// Delimiters a header row may use, in the order they are tried (API.md §6: Excel writes `;`
+/// in many European locales, and a tab in its "Unicode Text").
+pub const DELIMITERS: [(u8, &str); 3] = [(b',', "comma"), (b';', "semicolon"), (b'\t', "tab")];
 
 /// The columns of a file and where its data rows start.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,10 +74,56 @@ pub struct Header {
     pub columns: Vec<String>,
     /// Byte offset of the first data row (after the byte-order mark and header row).
     pub data_start: u64,
+    /// The cell delimiter, detected from the header row.
+    pub delimiter: u8,
 }
 
-/// The header row of a CSV file (a UTF-8 byte-order mark is skipped). `head` needs only to
-/// hold the first line. Any problem is a 400 on `file`, as nothing may be queued then.
+/// The UTF-16 encoding a file's byte-order mark names, if any (else the file must be UTF-8).
+pub fn utf16_encoding(head: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    if head.starts_with(UTF16_LE_BOM) {
+        Some(encoding_rs::UTF_16LE)
+    } else if head.starts_with(UTF16_BE_BOM) {
+        Some(encoding_rs::UTF_16BE)
+    } else {
+        None
+    }
+}
+
+/// A whole uploaded file as UTF-8: UTF-16 (with its byte-order mark) is converted; anything
+/// else must be UTF-8 throughout. Otherwise a 400 on `file` naming the first bad line.
+pub fn file_as_utf8(data: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, ApiError> {
+    if let Some(encoding) = utf16_encoding(data) {
+        let (text, malformed) = encoding.decode_with_bom_removal(data);
+        if malformed {
+            let line = text.split('\n').position(|line| line.contains('\u{FFFD}')).map_or(1, |i| i + 1);
+            return Err(ApiError::field("file", not_text(line as u64)));
+        }
+        return Ok(std::borrow::Cow::Owned(text.into_owned().into_bytes()));
+    }
+    match first_bad_line(data, 1) {
+        Some(line) => Err(ApiError::field("file", not_text(line))),
+        None => Ok(std::borrow::Cow::Borrowed(data)),
+    }
+}
+
+/// The message for a file that is not text in a supported encoding, from line `line` on.
+pub fn not_text(line: u64) -> String {
+    format!("Line {line} is not text in a supported encoding (UTF-8, or UTF-16 with a byte-order mark).")
+}
+
+/// The number of the first line of `buf` that is not UTF-8, counting its first line as
+/// `first_line`; `None` if all of it is UTF-8.
+pub fn first_bad_line(buf: &[u8], first_line: u64) -> Option<u64> {
+    let valid = match std::str::from_utf8(buf) {
+        Ok(_) => return None,
+        Err(err) => err.valid_up_to(),
+    };
+    Some(first_line + buf[..valid].iter().filter(|b| **b == b'\n').count() as u64)
+}
+
+/// The header row of a CSV file (a UTF-8 byte-order mark is skipped; the delimiter is
+/// detected). `head` needs only to hold the first line. Any problem is a 400 on `file`, as
+/// nothing may be queued then.
 pub fn read_header(head: &[u8]) -> Result<Header, ApiError> {
     let invalid = |message: String| ApiError::field("file", message);
     let bom = if head.starts_with(BOM) { BOM.len() as u64 } else { 0 };
@@ -79,7 +131,25 @@ pub fn read_header(head: &[u8]) -> Result<Header, ApiError> {
     if head.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid("The file is empty.".into()));
     }
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(head);
+    let first_line = head.split(|b| *b == b'\n').next().unwrap_or(head);
+    if std::str::from_utf8(first_line).is_err() {
+        return Err(invalid(not_text(1)));
+    }
+    // The delimiter that makes the most known headers of the first line.
+    let known = |delimiter: u8| {
+        first_line.split(|b| *b == delimiter).filter(|h| HEADERS.iter().any(|k| k.as_bytes() == trim(h))).count()
+    };
+    let (delimiter, found) =
+        DELIMITERS.iter().map(|(d, _)| (*d, known(*d))).max_by_key(|(_, n)| *n).unwrap_or((b',', 0));
+    let splits = DELIMITERS.iter().any(|(d, _)| first_line.contains(d));
+    if found == 0 && !splits {
+        let tried: Vec<&str> = DELIMITERS.iter().map(|(_, name)| *name).collect();
+        return Err(invalid(format!(
+            "The header row has no delimiter between its columns (tried: {}).",
+            tried.join(", ")
+        )));
+    }
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(head);
     let mut record = csv::ByteRecord::new();
     match reader.read_byte_record(&mut record) {
         Ok(true) => {}
@@ -88,7 +158,7 @@ pub fn read_header(head: &[u8]) -> Result<Header, ApiError> {
     }
     let mut headers = Vec::with_capacity(record.len());
     for field in record.iter() {
-        let text = std::str::from_utf8(field).map_err(|_| invalid("The file is not UTF-8 text.".into()))?;
+        let text = std::str::from_utf8(field).map_err(|_| invalid(not_text(1)))?;
         headers.push(text.trim().to_string());
     }
     let missing: Vec<&str> = REQUIRED_HEADERS.iter().copied().filter(|h| !headers.iter().any(|x| x == h)).collect();
@@ -102,7 +172,13 @@ pub fn read_header(head: &[u8]) -> Result<Header, ApiError> {
     if let Some(twice) = headers.iter().enumerate().find(|(i, h)| headers[..*i].contains(h)).map(|(_, h)| h) {
         return Err(invalid(format!("Header {twice} appears twice.")));
     }
-    Ok(Header { columns: headers, data_start: bom + past_crlf(head, reader.position().byte()) })
+    Ok(Header { columns: headers, data_start: bom + past_crlf(head, reader.position().byte()), delimiter })
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    &bytes[start..end]
 }
 
 /// The csv reader stops a CRLF-terminated row after its `\r`; the row ends after the `\n`.
@@ -126,8 +202,8 @@ pub struct RawRow {
 /// The complete rows in `buf`, which holds the file from byte `start` on; `at_end` says that
 /// it reaches the end of the file. A row that may continue past the buffer is left for the
 /// next read, which starts where the last returned row ends. Blank lines are skipped.
-pub fn split_rows(buf: &[u8], start: u64, first_number: u64, at_end: bool) -> Vec<RawRow> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(buf);
+pub fn split_rows(buf: &[u8], start: u64, first_number: u64, at_end: bool, delimiter: u8) -> Vec<RawRow> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(buf);
     let mut rows = Vec::new();
     let mut record = csv::ByteRecord::new();
     // Reading a byte slice cannot fail: byte records need no UTF-8 and rows may differ in length.
@@ -263,7 +339,7 @@ mod tests {
     fn rows(text: &str) -> (Vec<String>, Vec<Result<MappedRow, RowErrors>>) {
         let header = read_header(text.as_bytes()).unwrap();
         let start = header.data_start as usize;
-        let raw = split_rows(&text.as_bytes()[start..], header.data_start, 1, true);
+        let raw = split_rows(&text.as_bytes()[start..], header.data_start, 1, true, header.delimiter);
         let mapped = raw
             .iter()
             .map(|r| row_text(&header.columns, &r.record).and_then(|t| map_row(&header.columns, &t)))
@@ -276,7 +352,7 @@ mod tests {
         let text = format!("\u{feff}{SAMPLE}");
         let bytes = text.as_bytes();
         let header = read_header(bytes).unwrap();
-        let whole = split_rows(&bytes[header.data_start as usize..], header.data_start, 1, true);
+        let whole = split_rows(&bytes[header.data_start as usize..], header.data_start, 1, true, b',');
         assert_eq!(whole.len(), 5);
         assert_eq!(whole.last().unwrap().end, bytes.len() as u64);
         // Reading in small buffers, each starting where the last complete row ended, gives
@@ -287,7 +363,7 @@ mod tests {
                 let mut len = size;
                 let batch = loop {
                     let end = (at as usize + len).min(bytes.len());
-                    let batch = split_rows(&bytes[at as usize..end], at, number, end == bytes.len());
+                    let batch = split_rows(&bytes[at as usize..end], at, number, end == bytes.len(), b',');
                     if !batch.is_empty() || end == bytes.len() {
                         break batch;
                     }
@@ -356,6 +432,46 @@ mod tests {
             assert!(err.body().get("file").is_some());
         }
         assert!(read_header(b"license__license_key,product__short_code,\xff\n").is_err());
+    }
+
+    #[test]
+    fn the_delimiter_is_detected_from_the_header() {
+        for (text, delimiter) in [
+            ("license__license_key;product__short_code\r\nK-3;app\r\n", b';'),
+            ("license__license_key\tproduct__short_code\tcustomer__email\nK-3\tapp\tx@example.com\n", b'\t'),
+            ("license__license_key,product__short_code\nK-3,app\n", b','),
+        ] {
+            let header = read_header(text.as_bytes()).unwrap();
+            assert_eq!(header.delimiter, delimiter, "{text}");
+            let rows =
+                split_rows(&text.as_bytes()[header.data_start as usize..], header.data_start, 1, true, delimiter);
+            let cells = row_text(&header.columns, &rows[0].record).unwrap();
+            assert_eq!(&cells[0], "K-3");
+            assert_eq!(&cells[1], "app");
+        }
+        let err = read_header(b"license__license_key|product__short_code\n").unwrap_err();
+        let message = err.body()["file"][0].as_str().unwrap().to_string();
+        assert!(message.contains("comma, semicolon, tab"), "{message}");
+        // A known delimiter but a missing header still says which.
+        let err = read_header(b"license__license_key;customer__email\n").unwrap_err();
+        assert!(err.body()["file"][0].as_str().unwrap().contains("product__short_code"));
+    }
+
+    #[test]
+    fn utf16_files_become_utf8_and_other_encodings_name_their_line() {
+        let text = "license__license_key\tproduct__short_code\r\nK-é\tapp\r\n";
+        let mut le = vec![0xFF, 0xFE];
+        le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let mut be = vec![0xFE, 0xFF];
+        be.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+        for file in [le, be] {
+            assert_eq!(file_as_utf8(&file).unwrap().as_ref(), text.as_bytes());
+        }
+        let latin1 = b"license__license_key,product__short_code\r\nK-1,app\r\nK-\xe9,app\r\n";
+        let err = file_as_utf8(latin1).unwrap_err();
+        assert_eq!(err.body()["file"][0], not_text(3));
+        assert_eq!(first_bad_line(b"a\nb\n\xff", 10), Some(12));
+        assert_eq!(first_bad_line(b"fine\n", 1), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::ids::{Id, IdGenerator};
 use crate::input::Input;
 use crate::license_props::{self, FEATURE_OVERRIDES};
-use crate::listing::page_body;
+use crate::listing::{page_body, ListRules, LICENSES_MAX_LIMIT};
 use crate::orders::Order;
 use crate::store::TenantStore;
 
@@ -69,7 +69,7 @@ pub async fn list_licenses_handler(app: &App, req: Request) -> Response<Body> {
         let principal = &routed.principal;
         let store = app.store.tenant(principal.company);
         let pairs = canonical_pairs(crate::http::query_pairs(&req));
-        let query = parse_query(&pairs)?;
+        let query = parse_query(&pairs, ListRules::of(&req, LICENSES_MAX_LIMIT))?;
         let catalog = Catalog::load(store).await?;
         let path = plan(&query, principal, &catalog, crate::timefmt::now());
         let mut licenses = read_path(store, &path).await?;

@@ -25,7 +25,8 @@ use crate::auth::Principal;
 use crate::catalog::{Catalog, Customer, CustomerAccount};
 use crate::error::ApiError;
 use crate::ids::{id_time, Id};
-use crate::listing::{FieldValue, FilterSpec, ListQuery, Lookup, OrderSpec};
+use crate::input::parse_bool;
+use crate::listing::{FieldValue, FilterSpec, ListQuery, ListRules, Lookup, OrderSpec};
 use crate::orders::Order;
 use crate::store::{keys, TenantStore};
 
@@ -99,6 +100,7 @@ static FILTERS: LazyLock<Vec<FilterSpec<License, LicenseCtx>>> = LazyLock::new(|
         add(&format!("{name}__icontains"), IContains, *field);
     }
     add("license_key__startswith", StartsWith, |l, _| text(l.license_key.as_deref()));
+    add("license_users__true_email__startswith", StartsWith, |l, _| many(l.users.iter().map(|u| u.email.as_str())));
     add("order__store_id__startswith", StartsWith, |l, _| (&l.order_store_id).into());
     add("subscription_id", Exact, |l, _| text(l.subscription_id.as_deref()));
     add("product__short_code", Exact, |l, c| text(c.catalog.product(l.product).map(|p| p.short_code.as_str())));
@@ -210,8 +212,23 @@ fn account_field(name: &str, of_order: bool) -> Field {
     }
 }
 
-/// The vendor's current pages spell some filters with one underscore; each is an alias.
+/// Other spellings of filters, each an alias of its twin (API.md §7): the vendor's current pages
+/// write some with one underscore, and its official Go SDK sends names of its own.
 const ALIASES: &[(&str, &str)] = &[
+    ("license_key_starts_with", "license_key__startswith"),
+    ("license_key_contains", "license_key__icontains"),
+    ("license_key_is_null", "license_key__isnull"),
+    ("order_store_id", "order__store_id"),
+    ("order_store_id_starts_with", "order__store_id__startswith"),
+    ("order_store_id_contains", "order__store_id__icontains"),
+    ("id_in", "id__in"),
+    ("customer_company_name_contains", "customer__company_name__icontains"),
+    ("customer_reference_contains", "customer__reference__icontains"),
+    ("customer_name_contains", "customer__name__icontains"),
+    ("license_user_email", "license_users__true_email"),
+    ("license_user_email_starts_with", "license_users__true_email__startswith"),
+    ("license_user_email_contains", "license_users__true_email__icontains"),
+    ("note_contains", "note__icontains"),
     ("customer_id", "customer__id"),
     ("customer_email", "customer__email"),
     ("customer_email__icontains", "customer__email__icontains"),
@@ -245,21 +262,70 @@ static ORDERS: &[OrderSpec<License, LicenseCtx>] = &[
     OrderSpec { name: "floating_timeout", key: |l, _| l.floating_timeout.map_or(FieldValue::Null, FieldValue::Int) },
     OrderSpec { name: "max_transfers", key: |l, _| FieldValue::Int(l.max_transfers) },
     OrderSpec { name: "max_borrow_time", key: |l, _| FieldValue::Int(l.max_borrow_time) },
+    // Every other scalar of the license JSON (API.md §1: any scalar field, text included).
+    OrderSpec { name: "status", key: |l, _| l.status().into() },
+    OrderSpec { name: "license_key", key: |l, _| text(l.license_key.as_deref()) },
+    OrderSpec { name: "note", key: |l, _| text(l.note.as_deref()) },
+    OrderSpec { name: "order_store_id", key: |l, _| (&l.order_store_id).into() },
+    OrderSpec { name: "license_type", key: |l, _| (&l.license_type).into() },
+    OrderSpec { name: "valid_duration", key: |l, _| text(l.valid_duration.as_deref()) },
+    OrderSpec { name: "maintenance_duration", key: |l, _| text(l.maintenance_duration.as_deref()) },
+    OrderSpec { name: "subscription_id", key: |l, _| text(l.subscription_id.as_deref()) },
+    OrderSpec { name: "consumption_period", key: |l, _| text(l.consumption_period.as_deref()) },
+    OrderSpec { name: "active", key: |l, _| l.active.into() },
+    OrderSpec { name: "enabled", key: |l, _| l.enabled.into() },
+    OrderSpec { name: "enable_maintenance_period", key: |l, _| l.enable_maintenance_period.into() },
+    OrderSpec { name: "is_trial", key: |l, _| l.is_trial.into() },
+    OrderSpec { name: "prevent_vm", key: |l, _| l.prevent_vm.into() },
+    OrderSpec { name: "allow_overages", key: |l, _| l.allow_overages.into() },
+    OrderSpec { name: "reset_consumption", key: |l, _| l.reset_consumption.into() },
+    OrderSpec { name: "is_floating", key: |l, _| l.is_floating.into() },
+    OrderSpec { name: "is_floating_cloud", key: |l, _| l.is_floating_cloud.into() },
+    OrderSpec { name: "is_air_gapped", key: |l, _| l.is_air_gapped.into() },
+    OrderSpec { name: "can_borrow", key: |l, _| l.can_borrow.into() },
+    OrderSpec { name: "is_bundle", key: |l, _| l.is_bundle.into() },
+    OrderSpec { name: "order", key: |l, _| l.order.into() },
+    OrderSpec { name: "order_item", key: |l, _| l.order_item.into() },
+    // Always 0 / null until devices exist (the License API): ordering by them keeps id order.
+    OrderSpec { name: "floating_in_use_devices", key: |_, _| FieldValue::Int(0) },
+    OrderSpec { name: "active_up_to_date_devices", key: |_, _| FieldValue::Int(0) },
+    OrderSpec { name: "total_active_devices", key: |_, _| FieldValue::Int(0) },
+    OrderSpec { name: "disabled_user", key: |_, _| FieldValue::Null },
+    OrderSpec { name: "last_activation_device", key: |_, _| FieldValue::Null },
 ];
 
-/// Query parameters with the single-underscore spellings renamed to their twins.
+/// Query parameters with the aliases renamed to their twins, and the Go SDK's
+/// `sort_descending=true` applied: it reverses the requested order (`created_at` by default).
 pub fn canonical_pairs(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
-    pairs
+    let descending = pairs.iter().any(|(name, value)| name == "sort_descending" && parse_bool(value) == Some(true));
+    let mut pairs: Vec<(String, String)> = pairs
         .into_iter()
+        .filter(|(name, _)| name != "sort_descending")
         .map(|(name, value)| match ALIASES.iter().find(|(alias, _)| *alias == name) {
             Some((_, canonical)) => (canonical.to_string(), value),
             None => (name, value),
         })
-        .collect()
+        .collect();
+    if descending {
+        match pairs.iter_mut().find(|(name, value)| name == "order_by" && !value.trim().is_empty()) {
+            Some((_, field)) => {
+                let field_name = field.trim().to_string();
+                *field = match field_name.strip_prefix('-') {
+                    Some(ascending) => ascending.to_string(),
+                    None => format!("-{field_name}"),
+                };
+            }
+            None => pairs.push(("order_by".into(), "-created_at".into())),
+        }
+    }
+    pairs
 }
 
-pub fn parse_query(pairs: &[(String, String)]) -> Result<ListQuery<'static, License, LicenseCtx>, ApiError> {
-    ListQuery::parse(pairs, &FILTERS, ORDERS)
+pub fn parse_query(
+    pairs: &[(String, String)],
+    rules: ListRules,
+) -> Result<ListQuery<'static, License, LicenseCtx>, ApiError> {
+    ListQuery::parse(pairs, &FILTERS, ORDERS, rules)
 }
 
 /// The index reads a list needs, most selective first.
@@ -400,9 +466,11 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
+    const STRICT: ListRules = ListRules { max_limit: 100, strict: true };
+
     fn query(q: &str) -> ListQuery<'static, License, LicenseCtx> {
         let pairs = canonical_pairs(form_urlencoded::parse(q.as_bytes()).into_owned().collect());
-        parse_query(&pairs).unwrap()
+        parse_query(&pairs, STRICT).unwrap()
     }
 
     /// An admin of a company created 2026-01-15 (its id encodes the time).
@@ -568,9 +636,9 @@ mod tests {
                 _ => "x",
             };
             let pairs = canonical_pairs(vec![(param.to_string(), value.to_string())]);
-            assert!(parse_query(&pairs).is_ok(), "{param}={value}");
+            assert!(parse_query(&pairs, STRICT).is_ok(), "{param}={value}");
         }
         let pairs = canonical_pairs(vec![("customer__nmae".to_string(), "x".to_string())]);
-        assert!(parse_query(&pairs).is_err());
+        assert!(parse_query(&pairs, STRICT).is_err());
     }
 }

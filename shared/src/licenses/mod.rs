@@ -4,6 +4,7 @@
 pub mod handlers;
 pub mod keygen;
 pub mod list;
+pub mod users;
 
 use std::collections::HashMap;
 
@@ -91,6 +92,12 @@ pub struct LicenseUser {
     pub is_manager: bool,
     pub max_activations: i64,
     pub total_activations: i64,
+    /// The company user's generated password while it is its password (shown, API.md §4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_password: Option<String>,
+    /// A password an order gave for a user new to the company; never stored here.
+    #[serde(skip)]
+    pub password: Option<String>,
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "rfc3339")]
@@ -333,8 +340,8 @@ impl License {
     }
 }
 
-/// A license user in seed 002's shape. This service keeps no end-user passwords, so
-/// `initial_password` is empty and `is_initial_password` false.
+/// A license user in seed 002's shape: `initial_password` shows the generated password while
+/// the user has not set one (`is_initial_password`), else `""`.
 fn render_user(user: &LicenseUser) -> Value {
     json!({
         "id": user.id,
@@ -352,8 +359,8 @@ fn render_user(user: &LicenseUser) -> Value {
         "subscribed_to_email": false,
         "acquired_consent": null,
         "is_manager": user.is_manager,
-        "initial_password": "",
-        "is_initial_password": false,
+        "initial_password": user.initial_password.as_deref().unwrap_or_default(),
+        "is_initial_password": user.initial_password.is_some(),
         "max_activations": user.max_activations,
         "total_activations": user.total_activations,
     })

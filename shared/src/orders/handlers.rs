@@ -16,7 +16,7 @@ use crate::http::{json_object, ok, query_pairs};
 use crate::ids::Id;
 use crate::licenses::keygen::{self, generate_key};
 use crate::licenses::License;
-use crate::listing::{page_body, FieldValue, FilterSpec, ListQuery, Lookup, OrderSpec};
+use crate::listing::{page_body, FieldValue, FilterSpec, ListQuery, ListRules, Lookup, OrderSpec, MAX_LIMIT};
 use crate::store::{keys, TenantStore};
 
 /// `POST /api/v1/orders/create_order/`.
@@ -36,7 +36,7 @@ pub async fn generate_license_handler(app: &App, req: Request) -> Response<Body>
     respond(&req, async {
         let routed = route(app, &req, &["orders", "generate_license"], Method::GET).await?;
         let store = app.store.tenant(routed.principal.company);
-        let params = GenerateParams::read(&query_pairs(&req))?;
+        let params = GenerateParams::read(&query_pairs(&req), crate::http::prefers_strict_handling(&req))?;
         let catalog = Catalog::load(store).await?;
         let product = catalog
             .product_by_code(&params.product)
@@ -83,7 +83,7 @@ struct GenerateParams {
 }
 
 impl GenerateParams {
-    fn read(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+    fn read(pairs: &[(String, String)], strict: bool) -> Result<Self, ApiError> {
         let mut errors = FieldErrors::default();
         let mut params = GenerateParams {
             product: String::new(),
@@ -101,7 +101,9 @@ impl GenerateParams {
             }
         };
         let mut unknown = Vec::new();
-        for (name, value) in pairs {
+        let mut ignored: Vec<&str> = Vec::new();
+        // Empty values are not applied, unknown names ignored unless strict (API.md §1).
+        for (name, value) in pairs.iter().filter(|(_, value)| !value.trim().is_empty()) {
             match name.as_str() {
                 "product" => params.product = value.trim().to_string(),
                 "quantity" => params.quantity = bounded("quantity", value, 1, 1_000),
@@ -112,8 +114,12 @@ impl GenerateParams {
                     Ok(alphabet) => params.alphabet = alphabet,
                     Err(message) => unknown.push(("alphabet".to_string(), message.to_string())),
                 },
-                other => unknown.push((other.to_string(), "Unknown query parameter.".to_string())),
+                other if strict => unknown.push((other.to_string(), "Unknown query parameter.".to_string())),
+                other => ignored.push(other),
             }
+        }
+        if !ignored.is_empty() {
+            tracing::info!(parameters = ?ignored, "ignored unknown query parameters");
         }
         for (name, message) in unknown {
             errors.add(name, message);
@@ -143,6 +149,14 @@ static ORDER_ORDERS: &[OrderSpec<Order, OrdersCtx>] = &[
     OrderSpec { name: "created_at", key: |o, _| crate::timefmt::format_time(o.created_at).as_str().into() },
     OrderSpec { name: "updated_at", key: |o, _| crate::timefmt::format_time(o.updated_at).as_str().into() },
     OrderSpec { name: "store_id", key: |o, _| (&o.store_id).into() },
+    OrderSpec { name: "is_test", key: |o, _| o.is_test.into() },
+    OrderSpec { name: "is_trial", key: |o, _| o.is_trial.into() },
+    OrderSpec { name: "order_type", key: |o, _| (&o.order_type).into() },
+    OrderSpec { name: "reference", key: |o, _| (&o.reference).into() },
+    OrderSpec { name: "language", key: |o, _| (&o.language).into() },
+    OrderSpec { name: "campaign_params", key: |o, _| (&o.campaign_params).into() },
+    OrderSpec { name: "download_id", key: |o, _| (&o.download_id).into() },
+    OrderSpec { name: "customer_account", key: |o, _| o.customer_account.into() },
 ];
 
 /// `GET /api/v1/orders/`: the exact `store_id`, `customer_id` and `customer_email` filters read
@@ -152,7 +166,7 @@ pub async fn list_orders_handler(app: &App, req: Request) -> Response<Body> {
         let routed = route(app, &req, &["orders"], Method::GET).await?;
         let store = app.store.tenant(routed.principal.company);
         let pairs = query_pairs(&req);
-        let query = ListQuery::parse(&pairs, ORDER_FILTERS, ORDER_ORDERS)?;
+        let query = ListQuery::parse(&pairs, ORDER_FILTERS, ORDER_ORDERS, ListRules::of(&req, MAX_LIMIT))?;
         let mut ctx = OrdersCtx { catalog: Catalog::load(store).await?, customers: HashMap::new() };
         let mut candidates = candidate_orders(store, &query, &mut ctx).await?;
         let mut views = Vec::with_capacity(candidates.len());

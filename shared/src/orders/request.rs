@@ -98,8 +98,8 @@ pub fn read_order(
         licenses: Vec::new(),
     };
     let order_prevent_vm = input.bool("prevent_vm");
-    match input.raw("customer") {
-        None | Some(Value::Null) => {}
+    match input.given_object("customer") {
+        None => {}
         Some(Value::Object(customer)) => {
             let mut child = input.child(customer, "customer");
             request.customer_email = child.email("email", true);
@@ -452,12 +452,14 @@ fn end_of(duration: &str, start: OffsetDateTime) -> Option<String> {
     duration.after(start).map(|end| format_date(end.date()))
 }
 
-/// `users` (a list) or `user` (one object), as the vendor's clients send either.
+/// `users` (a list, or one object read as a list of one) or `user` (one object), as the
+/// vendor's clients send either; `{}` for either is "not given" (API.md §1).
 fn read_users(input: &mut Input, now: OffsetDateTime) -> Vec<LicenseUser> {
-    let (field, objects): (&str, Vec<Value>) = match (input.raw("users"), input.raw("user")) {
+    let (field, objects): (&str, Vec<Value>) = match (input.given_object("users"), input.given_object("user")) {
         (Some(Value::Array(_)), _) => ("users", input.list("users", MAX_USERS).cloned().unwrap_or_default()),
-        (Some(Value::Null) | None, Some(Value::Object(one))) => ("user", vec![Value::Object(one.clone())]),
-        (Some(Value::Null) | None, None | Some(Value::Null)) => return Vec::new(),
+        (Some(one @ Value::Object(_)), _) => ("user", vec![one.clone()]),
+        (None, Some(one @ Value::Object(_))) => ("user", vec![one.clone()]),
+        (None, None) => return Vec::new(),
         (Some(_), _) => {
             input.error("users", "Expected a list of users.");
             return Vec::new();
@@ -490,6 +492,8 @@ fn read_users(input: &mut Input, now: OffsetDateTime) -> Vec<LicenseUser> {
             is_manager: child.bool("is_manager").unwrap_or(false),
             max_activations: child.int("max_activations", 0, i32::MAX.into()).unwrap_or(1),
             total_activations: 0,
+            initial_password: None,
+            password: child.string("password", SHORT_TEXT).filter(|p| !p.is_empty()),
             created_at: now,
             updated_at: now,
         });

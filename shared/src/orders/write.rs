@@ -9,6 +9,8 @@
 //! A race lost on data read first (the order id or customer email got taken, the customer or
 //! the order changed) is `Stale`: the whole order is read and planned again, up to 3 times.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
@@ -22,8 +24,7 @@ use crate::catalog::{Catalog, Customer, Resource, WriteCtx};
 use crate::error::ApiError;
 use crate::ids::{now_ms, IdGenerator};
 use crate::licenses::keygen::{generate_key, DEFAULT_ALPHABET, DEFAULT_LENGTH};
-use crate::licenses::License;
-
+use crate::licenses::{users, License};
 use crate::store::{StoreError, TenantStore, WriteCost};
 
 const ATTEMPTS: usize = 3;
@@ -117,7 +118,13 @@ async fn write(
         (None, current) => current.clone(),
     };
     if let Some(c) = customer.as_mut() {
-        if request.add_to_customer_account && request.order.customer_account.is_some() {
+        // The order's account, unless the customer object names its own: what the caller says
+        // of the customer wins (API.md §4).
+        let names_own_account = request
+            .customer
+            .as_ref()
+            .is_some_and(|c| c.contains_key("customer_account_code") || c.contains_key("customer_account"));
+        if request.add_to_customer_account && request.order.customer_account.is_some() && !names_own_account {
             c.account = request.order.customer_account;
         }
         c.total_orders += i64::from(existing.is_none());
@@ -143,7 +150,8 @@ async fn write(
             ..request.order.clone()
         },
     };
-    let licenses = materialize(&request, &order, &new_items, customer.as_ref(), ids);
+    let mut licenses = materialize(&request, &order, &new_items, customer.as_ref(), ids);
+    link_company_users(store, ids, &mut licenses, now).await?;
 
     // Everything but the licenses goes into the commit transaction.
     match (&customer_before, &customer) {
@@ -192,6 +200,35 @@ async fn write(
     shown.extend(licenses);
     let mut view = OrdersCtx { catalog: ctx.catalog, customers: customer.into_iter().map(|c| (c.id, c)).collect() };
     Ok(render_visible(store, &order, shown, principal, &mut view).await?)
+}
+
+/// Each license user as the company's user of that email (created if new: API.md §4): its id,
+/// and its initial password while it has one.
+async fn link_company_users(
+    store: TenantStore<'_>,
+    ids: &IdGenerator,
+    licenses: &mut [License],
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let mut wanted: HashMap<String, Option<String>> = HashMap::new();
+    for user in licenses.iter().flat_map(|l| l.users.iter()) {
+        let given = wanted.entry(user.email.to_lowercase()).or_default();
+        if given.is_none() {
+            given.clone_from(&user.password);
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let company_users = users::ensure(store, ids, &wanted, now).await?;
+    for user in licenses.iter_mut().flat_map(|l| l.users.iter_mut()) {
+        if let Some(company_user) = company_users.get(&user.email.to_lowercase()) {
+            user.id = company_user.id;
+            user.initial_password.clone_from(&company_user.initial_password);
+        }
+        user.password = None;
+    }
+    Ok(())
 }
 
 /// The planned licenses with ids, order, customer and keys (imports use it row by row).

@@ -9,6 +9,7 @@
 //! | import job        | `T#<company>#IMPORT#<id>`            | `IMPORT`      | `T#<company>#IMPORTS` / `<id>` |
 //! | … its invalid rows| `T#<company>#IMPORT#<id>`            | `INVALID#<row>` |                          |
 //! | … counted marker  | `T#<company>#IMPORT#<id>`            | `SEEN#<KIND>#<id>` |                       |
+//! | license user      | `T#<company>#LICENSE_USER#<id>`      | `LICENSE_USER` | `T#<company>#LICENSE_USERS` / `<id>` |
 //! | API key           | `APIKEY#<prefix>`                    | `APIKEY`      |                            |
 //! | staged write      | `T#<company>#ATTEMPT#<id>`           | `ATTEMPT`     | `STAGED_ATTEMPTS` / `<deadline>#<company>#<id>` |
 //! | id node counter   | `IDGEN`                              | `NODE`        |                            |
@@ -159,6 +160,14 @@ pub fn import_object_key(company: Id, job: Id, file_name: &str) -> String {
     format!("{IMPORT_PREFIX}{company}/{job}/{file_name}")
 }
 
+/// Where the UTF-8 conversion of a UTF-16 import file is written: beside it, in its job's folder.
+pub fn import_converted_object_key(original: &str) -> String {
+    match original.rsplit_once('/') {
+        Some((folder, name)) => format!("{folder}/utf8-{name}"),
+        None => format!("utf8-{original}"),
+    }
+}
+
 /// The company and job an import object belongs to.
 pub fn import_object_owner(key: &str) -> Option<(Id, Id)> {
     let mut parts = key.strip_prefix(IMPORT_PREFIX)?.splitn(3, '/');
@@ -186,6 +195,17 @@ pub fn staged_attempt_gsi1sk(deadline_ms: i64, company: Id, attempt: Id) -> Stri
 /// Sorts as the deadline: every staged write due before `deadline_ms` has a smaller GSI1SK.
 pub fn deadline_sort_key(deadline_ms: i64) -> String {
     format!("{:015}", deadline_ms.max(0))
+}
+
+/// A license user of the company (its password; one per email), listed by GSI1.
+pub fn license_user_pk(company: Id, id: Id) -> String {
+    format!("T#{company}#LICENSE_USER#{}", padded(id))
+}
+
+pub const LICENSE_USER_SK: &str = "LICENSE_USER";
+
+pub fn license_users_gsi1pk(company: Id) -> String {
+    format!("T#{company}#LICENSE_USERS")
 }
 
 /// A uniqueness marker: at most one item may hold `value` for `kind` within `scope`.

@@ -15,8 +15,9 @@ const WINDOW_ROWS: usize = 500;
 /// past the waits the message comes back later).
 const STAGED_WAIT: Duration = Duration::from_secs(1);
 const STAGED_WAITS: usize = 30;
-/// Lost races on one window before the run gives up (the message is retried).
-const WINDOW_ATTEMPTS: usize = 5;
+/// Races lost in a row (each after a smaller batch and a longer pause) before the run gives up
+/// (the message is retried).
+const LOST_RACES: u32 = 12;
 
 impl<'a> Run<'a> {
     pub(super) fn out_of_time(&self) -> bool {
@@ -47,12 +48,15 @@ impl<'a> Run<'a> {
     pub(super) async fn import_window(&mut self, rows: &[RawRow]) -> Result<(), WorkerError> {
         let prepared: Vec<(&RawRow, Prepared)> = rows.iter().map(|row| (row, self.prepare(row))).collect();
         let mut done = 0;
-        let mut attempts = 0;
+        // Lost races in a row, and the batch size after them: each lost race halves the next
+        // batch (fewer customers and orders to race for) after a backoff; a commit restores it.
+        let mut lost = 0;
+        let mut max_rows = usize::MAX;
         let mut waits = 0;
         while done < prepared.len() {
             let mut known = self.look_up(&prepared[done..]).await?;
             while done < prepared.len() {
-                let batch = self.plan(&prepared[done..], &known)?;
+                let batch = self.plan(&prepared[done..], &known, max_rows)?;
                 let rows = batch.rows;
                 if rows == 0 && batch.blocked {
                     // A staged order write holds the next row's key: wait for it to settle.
@@ -66,12 +70,19 @@ impl<'a> Run<'a> {
                     break;
                 }
                 match self.commit(batch, &mut known).await? {
-                    true => done += rows,
+                    true => {
+                        done += rows;
+                        lost = 0;
+                        max_rows = usize::MAX;
+                    }
                     false => {
-                        attempts += 1;
-                        if attempts >= WINDOW_ATTEMPTS {
+                        lost += 1;
+                        if lost >= LOST_RACES {
                             return Err(WorkerError::Transient("rows kept losing races with other writers".into()));
                         }
+                        max_rows = (rows / 2).max(1);
+                        let pause = 20u64 << lost.min(6);
+                        tokio::time::sleep(Duration::from_millis(pause + rand::random_range(0..pause))).await;
                         break;
                     }
                 }

@@ -188,8 +188,14 @@ impl<'a> Run<'a> {
         Ok(known)
     }
 
-    /// The next batch: rows from the start of `rows` while the transaction has room.
-    pub(super) fn plan(&self, rows: &[(&RawRow, Prepared)], known: &Known) -> Result<Batch, WorkerError> {
+    /// The next batch: rows from the start of `rows` while the transaction has room, at most
+    /// `max_rows` of them.
+    pub(super) fn plan(
+        &self,
+        rows: &[(&RawRow, Prepared)],
+        known: &Known,
+        max_rows: usize,
+    ) -> Result<Batch, WorkerError> {
         let mut batch = Batch { first_row: rows.first().map_or(0, |(r, _)| r.number), ..Batch::default() };
         let mut new_keys: HashSet<(Id, String)> = HashSet::new();
         let mut new_customers: HashMap<String, Id> = HashMap::new();
@@ -207,7 +213,7 @@ impl<'a> Run<'a> {
             let writes = plan.map_or(0, |p| batch.row_writes(p.email.is_some(), customer_id, order_id));
             let full =
                 batch.writes + writes + BATCH_WRITES > MAX_TRANSACTION || batch.invalid_bytes >= INVALID_PAGE_BYTES;
-            if batch.rows > 0 && full {
+            if batch.rows > 0 && (full || batch.rows >= max_rows) {
                 break;
             }
             let staged = plan.is_some_and(|p| {
@@ -276,6 +282,7 @@ impl<'a> Run<'a> {
             };
 
             // The order: found by its id, else created from the row's order columns.
+            let is_new_order = order_id.is_none();
             let mut order = match order_id {
                 Some(id) => {
                     let order =
@@ -300,6 +307,7 @@ impl<'a> Run<'a> {
                     order
                 }
             };
+            let (items_before, customer_before) = (order.items.len(), order.customer);
             order.customer = order.customer.or(customer.as_ref().map(|c| c.id));
             let item = match order.items.iter().find(|i| i.product == plan.product) {
                 Some(item) => item.clone(),
@@ -309,7 +317,13 @@ impl<'a> Run<'a> {
                     item
                 }
             };
-            order.updated_at = later_than(order.updated_at);
+            // An existing order is rewritten only when the row changes it (a new item, its
+            // first customer): orders that shops append to all the time are not raced for
+            // nothing.
+            let order_changed = is_new_order || order.items.len() != items_before || order.customer != customer_before;
+            if order_changed {
+                order.updated_at = later_than(order.updated_at);
+            }
 
             // The license belongs to the row's customer, else to the order's.
             if customer.is_none() {
@@ -325,7 +339,9 @@ impl<'a> Run<'a> {
                 c.updated_at = later_than(c.updated_at);
                 batch.put_customer(known, c.clone());
             }
-            batch.put_order(known, order);
+            if order_changed {
+                batch.put_order(known, order);
+            }
             new_keys.insert(key);
             batch.writes += 1 + license.unique_keys().len();
             batch.licenses.push(license);

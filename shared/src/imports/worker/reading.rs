@@ -1,5 +1,6 @@
-//! Reading the file: its size and version (pinned by ETag), ranged reads conditional on that
-//! version, complete rows from a byte offset, and the counting pass.
+//! Reading the file: its size and version (pinned by ETag), a UTF-16 file converted to UTF-8,
+//! ranged reads conditional on the version, complete rows from a byte offset, and the counting
+//! pass (which also checks the encoding of every line before anything is written).
 
 use std::time::SystemTime;
 
@@ -7,12 +8,18 @@ use super::{first_message, unquoted, Run, WorkerError, WorkerOptions};
 use crate::app::App;
 use crate::auth::Principal;
 use crate::catalog::Catalog;
-use crate::imports::rows::{read_header, split_rows, Header, RawRow};
+use crate::imports::rows::{first_bad_line, not_text, read_header, split_rows, utf16_encoding, Header, RawRow};
 use crate::imports::ImportJob;
-use crate::store::TenantStore;
+use crate::store::{keys, TenantStore};
 
-/// Bytes read from S3 per request.
+fn transient(err: &(dyn std::error::Error + 'static)) -> WorkerError {
+    WorkerError::Transient(crate::store::error_text(err))
+}
+
+/// Bytes read from S3 per request (even: UTF-16 files are read in whole code units).
 const RANGE_BYTES: u64 = 4 << 20;
+/// Parts of a converted file (S3's multipart minimum is 5 MiB, but for the last part).
+const PART_BYTES: usize = 8 << 20;
 /// The header row must fit in this many bytes.
 const HEAD_BYTES: u64 = 64 << 10;
 /// A job's reason when its file was replaced after its import started.
@@ -57,12 +64,82 @@ impl<'a> Run<'a> {
         let ids = app.ids().await?;
         let catalog = Catalog::load(store).await?;
         let created = job.started_at.unwrap_or(job.created_at);
-        let header = Header { columns: Vec::new(), data_start: 0 };
+        let header = Header { columns: Vec::new(), data_start: 0, delimiter: b',' };
         let mut run =
             Run { app, store, job, stop_at, wrote_rows: false, principal, catalog, ids, header, size, created };
-        let head = run.read_range(0, HEAD_BYTES).await?;
+        let mut head = run.read_range(0, HEAD_BYTES).await?;
+        if let Some(encoding) = utf16_encoding(&head) {
+            run.convert_to_utf8(encoding).await?;
+            head = run.read_range(0, HEAD_BYTES).await?;
+        }
         run.header = read_header(&head).map_err(|err| WorkerError::Fatal(first_message(&err)))?;
         Ok(run)
+    }
+
+    /// Replaces a UTF-16 file (Excel's "Unicode Text") by its UTF-8 conversion beside it, read
+    /// and written in ranges (an S3 multipart upload), and makes the job read that instead.
+    /// The converted object's own S3 event is ignored: it is not the job's upload.
+    async fn convert_to_utf8(&mut self, encoding: &'static encoding_rs::Encoding) -> Result<(), WorkerError> {
+        let s3 = &self.app.s3;
+        let bucket = self.app.config.import_bucket.clone().unwrap_or_default();
+        let key = keys::import_converted_object_key(&self.job.object_key);
+        let upload = s3.create_multipart_upload().bucket(&bucket).key(&key).send().await.map_err(|e| transient(&e))?;
+        let upload_id = upload.upload_id().unwrap_or_default().to_string();
+        let mut decoder = encoding.new_decoder_with_bom_removal();
+        let (mut at, mut lines, mut parts) = (0, 1u64, Vec::new());
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            // Ranges of an even length keep UTF-16 code units whole (the decoder keeps a split
+            // surrogate pair for the next range).
+            let buf = self.read_range(at, RANGE_BYTES).await?;
+            at += buf.len() as u64;
+            let last = at >= self.size;
+            let mut text = String::with_capacity(buf.len());
+            let (_, _, malformed) = decoder.decode_to_string(&buf, &mut text, last);
+            if malformed {
+                let line = lines + text.split('\n').position(|l| l.contains('\u{FFFD}')).unwrap_or(0) as u64;
+                return Err(WorkerError::Fatal(not_text(line)));
+            }
+            lines += text.matches('\n').count() as u64;
+            pending.extend_from_slice(text.as_bytes());
+            if pending.len() >= PART_BYTES || (last && (!pending.is_empty() || parts.is_empty())) {
+                let number = parts.len() as i32 + 1;
+                let part = s3
+                    .upload_part()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .body(std::mem::take(&mut pending).into())
+                    .send()
+                    .await
+                    .map_err(|e| transient(&e))?;
+                parts.push(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(part.e_tag().map(str::to_string))
+                        .build(),
+                );
+            }
+            if last {
+                break;
+            }
+        }
+        let completed = aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+        s3.complete_multipart_upload()
+            .bucket(&bucket)
+            .key(&key)
+            .upload_id(&upload_id)
+            .multipart_upload(completed)
+            .send()
+            .await
+            .map_err(|e| transient(&e))?;
+        let head = s3.head_object().bucket(&bucket).key(&key).send().await.map_err(|e| transient(&e))?;
+        self.size = head.content_length().unwrap_or(0).max(0) as u64;
+        self.job.object_etag = head.e_tag().map(unquoted);
+        self.job.object_key = key;
+        tracing::info!(bytes = self.size, "converted a UTF-16 file to UTF-8");
+        Ok(())
     }
 
     pub(super) async fn read_range(&self, start: u64, len: u64) -> Result<Vec<u8>, WorkerError> {
@@ -97,23 +174,40 @@ impl<'a> Run<'a> {
         start: u64,
         first_row: u64,
     ) -> Result<Option<(Vec<RawRow>, bool)>, WorkerError> {
+        Ok(self.chunk_from(start, first_row).await?.map(|(rows, at_end, _)| (rows, at_end)))
+    }
+
+    /// `rows_from`, with the bytes the rows were read from.
+    async fn chunk_from(
+        &self,
+        start: u64,
+        first_row: u64,
+    ) -> Result<Option<(Vec<RawRow>, bool, Vec<u8>)>, WorkerError> {
         if start >= self.size {
             return Ok(None);
         }
         let buf = self.read_range(start, RANGE_BYTES).await?;
         let at_end = start + buf.len() as u64 >= self.size;
-        let rows = split_rows(&buf, start, first_row, at_end);
+        let rows = split_rows(&buf, start, first_row, at_end, self.header.delimiter);
         if rows.is_empty() && !at_end {
             return Err(WorkerError::Fatal(format!("Row {first_row} is longer than {} MB.", RANGE_BYTES >> 20)));
         }
-        Ok(Some((rows, at_end)))
+        Ok(Some((rows, at_end, buf)))
     }
 
-    /// Counts the data rows (once per job, for its progress).
+    /// Counts the data rows (once per job, for its progress, before any row is written), and
+    /// checks that the whole file is UTF-8: a line that is not ends the job before it writes.
     pub(super) async fn count_rows(&self) -> Result<u64, WorkerError> {
         let (mut at, mut count) = (self.header.data_start, 0);
-        while let Some((rows, at_end)) = self.rows_from(at, count + 1).await? {
+        // The header row is line 1 (its own line breaks are not in the data).
+        let mut line = 2;
+        while let Some((rows, at_end, buf)) = self.chunk_from(at, count + 1).await? {
             count += rows.len() as u64;
+            let read = rows.last().map_or(buf.len(), |last| (last.end - at) as usize).min(buf.len());
+            if let Some(bad) = first_bad_line(&buf[..read], line) {
+                return Err(WorkerError::Fatal(not_text(bad)));
+            }
+            line += buf[..read].iter().filter(|b| **b == b'\n').count() as u64;
             match rows.last() {
                 Some(last) if !at_end => at = last.end,
                 _ => break,
