@@ -230,3 +230,25 @@ async fn scoped_managers_see_and_write_only_their_products() {
     let (_, list) = t.get("/api/v1/products/?short_code=new").await;
     assert_eq!(list["count"], 0);
 }
+
+#[tokio::test]
+async fn a_warm_container_reads_the_catalog_again_only_after_a_change() {
+    // Issue 12, item 5: two containers (apps) of one company; each caches the catalog.
+    let t = Tenant::new().await;
+    t.product("first").await;
+    let other = Tenant { app: integration_tests::app().await, company: t.company, key: t.key.clone() };
+    assert_eq!(t.get("/api/v1/products/").await.1["count"], 1);
+    let before = t.app.store.items_read();
+    assert_eq!(t.get("/api/v1/products/").await.1["count"], 1);
+    assert_eq!(t.app.store.items_read(), before, "served from the cache: no Query");
+    // Another container writes the catalog: the version moves, this one reads it anew.
+    other.product("second").await;
+    let (_, list) = t.get("/api/v1/products/?order_by=id").await;
+    assert_eq!(list["count"], 2, "{list}");
+    assert!(t.app.store.items_read() > before);
+    // A label made by a customer write is a catalog write too.
+    other.post("/api/v1/customers/", &json!({"email": "l@example.com", "labels": ["vip"]})).await;
+    let (status, customer) = t.post("/api/v1/customers/", &json!({"email": "m@example.com", "labels": ["VIP"]})).await;
+    assert_eq!(status, 201, "{customer}");
+    assert_eq!(customer["labels"][0]["label"], "vip", "the label the other container created");
+}

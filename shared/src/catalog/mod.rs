@@ -34,7 +34,8 @@ pub use labels::Label;
 pub use products::Product;
 pub use templates::LicenseTemplate;
 
-/// Everything in a company's own partition, loaded by one strongly consistent Query.
+/// Everything in a company's own partition: one strongly consistent Query, or this container's
+/// cached copy while the company's `catalog_version` is unchanged (`TenantStore::company_partition`).
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub products: Vec<Product>,
@@ -48,7 +49,7 @@ pub struct Catalog {
 impl Catalog {
     pub async fn load(store: TenantStore<'_>) -> Result<Self, StoreError> {
         let mut catalog = Catalog::default();
-        for item in store.company_partition().await? {
+        for item in store.company_partition().await?.iter().cloned() {
             let kind = item.get(keys::SK).and_then(|v| v.as_s().ok()).and_then(|sk| keys::catalog_kind(sk));
             match kind {
                 Some(Product::KIND) => catalog.products.push(from_item(item)?),

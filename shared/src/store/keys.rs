@@ -57,6 +57,8 @@ pub fn tenant_pk(company: Id) -> String {
 }
 
 pub const COMPANY_SK: &str = "COMPANY";
+/// The company item's counter of catalog writes (cached catalogs compare it).
+pub const CATALOG_VERSION: &str = "catalog_version";
 
 /// Sort key of a catalog item in its company's partition.
 pub fn catalog_sk(kind: &str, id: Id) -> String {

@@ -185,11 +185,17 @@ pub struct Store {
     /// Items returned by Queries and batch reads since the container started: the cost
     /// measure of list access paths (benchmarks read its deltas).
     items_read: Arc<AtomicU64>,
+    /// Each company's partition (its catalog) as last read, with the `catalog_version` it was
+    /// read at: a warm container reads it again only when one GetItem shows a newer version.
+    partitions: Arc<std::sync::Mutex<HashMap<Id, (u64, Arc<Vec<Item>>)>>>,
 }
+
+/// Companies whose catalogs a container keeps (beyond, the cache starts afresh).
+const CACHED_PARTITIONS: usize = 1_000;
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), items_read: Arc::default() }
+        Self { client, table: table.into(), items_read: Arc::default(), partitions: Arc::default() }
     }
 
     pub fn items_read(&self) -> u64 {
@@ -531,9 +537,50 @@ impl<'a> TenantStore<'a> {
         self.store.get_item(pk, sk).await
     }
 
-    /// Every item of the company's own partition (its catalog), strongly consistent.
-    pub async fn company_partition(&self) -> Result<Vec<Item>, StoreError> {
-        self.store.query_all(None, keys::PK, keys::tenant_pk(self.company)).await
+    /// Every item of the company's own partition (its catalog), as of a strongly consistent
+    /// read of its `catalog_version`: from this container's cache when that version is the
+    /// one cached (one GetItem), else by a Query (API.md §9: a request costs its page, not the
+    /// catalog). Every write to the partition bumps the version in its own transaction.
+    pub async fn company_partition(&self) -> Result<Arc<Vec<Item>>, StoreError> {
+        // The version first: items read after it are at least as new, so the cache can only
+        // be stale towards an older version, which the next read replaces.
+        let version = self.catalog_version().await?;
+        let cached = {
+            let partitions = self.store.partitions.lock().unwrap_or_else(|p| p.into_inner());
+            partitions.get(&self.company).filter(|(v, _)| *v == version).map(|(_, items)| items.clone())
+        };
+        if let Some(items) = cached {
+            return Ok(items);
+        }
+        let items = Arc::new(self.store.query_all(None, keys::PK, keys::tenant_pk(self.company)).await?);
+        let mut partitions = self.store.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        if partitions.len() >= CACHED_PARTITIONS {
+            partitions.clear();
+        }
+        partitions.insert(self.company, (version, items.clone()));
+        Ok(items)
+    }
+
+    async fn catalog_version(&self) -> Result<u64, StoreError> {
+        let out = self
+            .store
+            .client
+            .get_item()
+            .table_name(&self.store.table)
+            .key(keys::PK, s(keys::tenant_pk(self.company)))
+            .key(keys::SK, s(keys::COMPANY_SK))
+            .projection_expression(keys::CATALOG_VERSION)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws)?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|item| item.get(keys::CATALOG_VERSION))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
     }
 
     /// Every item whose `GSI<index>PK` is `pk`, in `GSI<index>SK` order.
@@ -723,6 +770,22 @@ impl<'a> TenantStore<'a> {
         Transaction { tenant: *self, writes: Vec::new() }
     }
 
+    /// The step that moves the company's `catalog_version` on (see `company_partition`).
+    fn bump_catalog_version(&self) -> Result<Write, StoreError> {
+        let update = Update::builder()
+            .table_name(self.store.table())
+            .key(keys::PK, s(keys::tenant_pk(self.company)))
+            .key(keys::SK, s(keys::COMPANY_SK))
+            .update_expression("ADD #version :one")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#version", keys::CATALOG_VERSION)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let gone = StoreError::Corrupt(format!("company {} has no company item", self.company));
+        Ok(Write { item: TransactWriteItem::builder().update(update).build(), conflict: gone, bytes: 0 })
+    }
+
     /// What creating `entity` adds to a transaction: its item and its claims.
     pub fn create_cost<E: Entity>(&self, entity: &E) -> Result<WriteCost, StoreError> {
         let claims = entity.unique_keys().len();
@@ -738,6 +801,20 @@ impl<'a> TenantStore<'a> {
         let (pk, sk) = E::primary_key(self.company, entity.id());
         self.store.item_of(entity, pk, sk, &entity.index_keys(self.company), E::KIND)
     }
+}
+
+/// The partition key a transaction step writes or deletes.
+fn written_pk(item: &TransactWriteItem) -> Option<&str> {
+    fn key(map: &Item) -> Option<&str> {
+        map.get(keys::PK).and_then(|v| v.as_s().ok()).map(String::as_str)
+    }
+    if let Some(put) = item.put() {
+        return key(put.item());
+    }
+    if let Some(delete) = item.delete() {
+        return key(delete.key());
+    }
+    item.update().and_then(|update| key(update.key()))
 }
 
 /// What adding something to a transaction costs: writes (items) and bytes.
@@ -919,9 +996,10 @@ impl Transaction<'_> {
     }
 
     /// Whether `more` (writes, bytes) still fit in this transaction, with `reserve` writes
-    /// and bytes kept for what the caller adds last.
+    /// and bytes kept for what the caller adds last (and one write for the catalog version,
+    /// which `commit` adds when the transaction writes the catalog).
     pub fn has_room(&self, more: WriteCost, reserve: WriteCost) -> bool {
-        self.len() + more.writes + reserve.writes <= MAX_TRANSACTION
+        self.len() + more.writes + reserve.writes < MAX_TRANSACTION
             && self.bytes() + more.bytes + reserve.bytes <= MAX_TRANSACTION_BYTES
     }
 
@@ -931,9 +1009,13 @@ impl Transaction<'_> {
 
     /// Commits all writes or none. A transaction over DynamoDB's limits is `TooLarge` before
     /// anything is sent (callers that can split their writes check `has_room` first).
-    pub async fn commit(self) -> Result<(), StoreError> {
+    pub async fn commit(mut self) -> Result<(), StoreError> {
         if self.writes.is_empty() {
             return Ok(());
+        }
+        let catalog = keys::tenant_pk(self.tenant.company);
+        if self.writes.iter().any(|w| written_pk(&w.item) == Some(catalog.as_str())) {
+            self.writes.push(self.tenant.bump_catalog_version()?);
         }
         let (count, bytes) = (self.len(), self.bytes());
         if count > MAX_TRANSACTION || bytes > MAX_TRANSACTION_BYTES {
