@@ -187,8 +187,11 @@ pub struct Store {
     items_read: Arc<AtomicU64>,
     /// Each company's partition (its catalog) as last read, with the `catalog_version` it was
     /// read at: a warm container reads it again only when one GetItem shows a newer version.
-    partitions: Arc<std::sync::Mutex<HashMap<Id, (u64, Arc<Vec<Item>>)>>>,
+    partitions: Arc<std::sync::Mutex<HashMap<Id, CachedPartition>>>,
 }
+
+/// A company's partition and the `catalog_version` it was read at.
+type CachedPartition = (u64, Arc<Vec<Item>>);
 
 /// Companies whose catalogs a container keeps (beyond, the cache starts afresh).
 const CACHED_PARTITIONS: usize = 1_000;
