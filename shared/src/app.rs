@@ -165,6 +165,7 @@ where
                 err.into_response()
             }
         };
+        let response = crate::http::encoded_for(req, response);
         tracing::info!(status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "done");
         response
     }

@@ -70,3 +70,31 @@ async fn a_required_product_may_not_be_null() {
         assert_eq!(t.get(path).await.1["count"], 0, "nothing was created at {path}");
     }
 }
+
+#[tokio::test]
+async fn responses_are_gzip_encoded_for_clients_that_accept_it() {
+    use std::io::Read;
+    let t = Tenant::new().await;
+    for i in 0..20 {
+        t.product(&format!("gz-{i}")).await;
+    }
+    let plain = t.get("/api/v1/products/?limit=20").await.1;
+    let auth = format!("Api-Key {}", t.key);
+    for accept in ["gzip", "deflate, gzip;q=0.8", "*"] {
+        let mut req = integration_tests::request(Method::GET, "/api/v1/products/?limit=20", Some(&auth), None);
+        req.headers_mut().insert("accept-encoding", accept.parse().unwrap());
+        let response = integration_tests::dispatch(&t.app, req).await;
+        assert_eq!(response.headers()["content-encoding"], "gzip", "{accept}");
+        let compressed: &[u8] = response.body().as_ref();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(compressed).read_to_string(&mut text).unwrap();
+        assert!(compressed.len() < text.len() / 2, "{} of {}", compressed.len(), text.len());
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), plain);
+    }
+    for accept in ["identity", "gzip;q=0", "br"] {
+        let mut req = integration_tests::request(Method::GET, "/api/v1/products/?limit=20", Some(&auth), None);
+        req.headers_mut().insert("accept-encoding", accept.parse().unwrap());
+        let response = integration_tests::dispatch(&t.app, req).await;
+        assert!(response.headers().get("content-encoding").is_none(), "{accept}");
+    }
+}
