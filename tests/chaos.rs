@@ -302,7 +302,9 @@ async fn check(t: &Tenant, jobs: &BTreeMap<u64, BTreeSet<String>>) -> Report {
         scan(t, "LICENSE").await.into_iter().map(|item| shared::store::from_item(item).expect("a license")).collect();
     let mut by_key: HashMap<String, u64> = HashMap::new();
     let mut per_customer: HashMap<u64, i64> = HashMap::new();
+    let mut per_order: HashMap<u64, i64> = HashMap::new();
     for license in &licenses {
+        *per_order.entry(license.order).or_default() += 1;
         if license.attempt.is_some() {
             report.count_mismatches += 1;
             report.details.push(format!("license {} still marked by a staged write", license.id));
@@ -346,6 +348,18 @@ async fn check(t: &Tenant, jobs: &BTreeMap<u64, BTreeSet<String>>) -> Report {
         if !adds_up {
             report.count_mismatches += 1;
             report.details.push(format!("job {job}: {result}"));
+        }
+    }
+    // Each order's license_count against a recount.
+    for item in scan(t, "ORDER").await {
+        let order: shared::orders::Order = shared::store::from_item(item).expect("an order");
+        let recount = per_order.get(&order.id).copied().unwrap_or(0);
+        if order.license_count != recount {
+            report.count_mismatches += 1;
+            report.details.push(format!(
+                "order {}: license_count {} but {recount} licenses",
+                order.store_id, order.license_count
+            ));
         }
     }
     // Each customer's total_licenses against a recount.

@@ -568,3 +568,37 @@ async fn generate_license_gives_fresh_keys() {
     assert_eq!(status, 400);
     assert!(answer.get("colour").is_some(), "{answer}");
 }
+
+#[tokio::test]
+async fn a_large_order_renders_its_newest_1000_licenses() {
+    // Issue 12, item 6: an order of 1,500 licenses renders 1,000, says so and counts them all.
+    let t = Tenant::new().await;
+    t.product("app").await;
+    let batch = |from: usize, n: usize| -> Vec<Value> {
+        (from..from + n).map(|i| json!({"key": format!("BIG-{i:05}")})).collect()
+    };
+    let (status, first) =
+        t.post(CREATE, &json!({"id": "big", "items": [{"product_code": "app", "licenses": batch(0, 1000)}]})).await;
+    assert_eq!(status, 200);
+    assert_eq!((first["licenses_count"].clone(), first["licenses_truncated"].clone()), (json!(1000), json!(false)));
+    let (status, appended) = t
+        .post(
+            CREATE,
+            &json!({"id": "big", "append": true, "items": [{"product_code": "app", "licenses": batch(1000, 500)}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let shown = licenses(&appended);
+    assert_eq!(shown.len(), 1000);
+    assert!(shown.iter().filter(|l| l["license_key"].as_str().unwrap() >= "BIG-01000").count() == 500, "the new ones");
+    assert_eq!(
+        (appended["licenses_count"].clone(), appended["licenses_truncated"].clone()),
+        (json!(1500), json!(true))
+    );
+    let (_, order) = t.get(&format!("/api/v1/orders/{}/", appended["id"])).await;
+    let shown = licenses(&order);
+    assert_eq!(shown.len(), 1000);
+    assert_eq!(shown.first().unwrap()["license_key"], "BIG-00500", "the newest 1,000, oldest first");
+    assert_eq!((order["licenses_count"].clone(), order["licenses_truncated"].clone()), (json!(1500), json!(true)));
+    assert_eq!(t.get("/api/v1/licenses/?order__store_id=big&limit=1").await.1["count"], 1500);
+}

@@ -45,6 +45,10 @@ pub struct Order {
     pub items: Vec<OrderItem>,
     /// Multi-transaction writes whose licenses are visible (see `write`).
     pub committed_attempts: Vec<String>,
+    /// How many licenses the order has: moved in the same transaction as every license write
+    /// (an order renders only its newest 1,000: API.md §9).
+    #[serde(default)]
+    pub license_count: i64,
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "rfc3339")]

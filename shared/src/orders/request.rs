@@ -85,6 +85,7 @@ pub fn read_order(
         metadata: input.metadata("metadata").unwrap_or_default(),
         items: Vec::new(),
         committed_attempts: Vec::new(),
+        license_count: 0,
         created_at: created.unwrap_or(now),
         updated_at: now,
     };

@@ -20,11 +20,19 @@ pub struct OrdersCtx {
     pub customers: HashMap<Id, Customer>,
 }
 
-/// The visible licenses of an order (its committed ones), in id order.
-pub async fn order_licenses(store: TenantStore<'_>, order: &Order) -> Result<Vec<License>, ApiError> {
-    let licenses: Vec<License> =
-        store.query_index(keys::LICENSES_BY_ORDER, keys::licenses_by_order(store.company(), order.id)).await?;
-    Ok(licenses.into_iter().filter(|l| order.shows(l)).collect())
+/// Most licenses an order renders: its newest (API.md §9: a response stays far under 6 MB
+/// and its cost follows the page, whatever an import put in one order).
+pub const MAX_RENDERED_LICENSES: usize = 1_000;
+
+/// The newest `MAX_RENDERED_LICENSES` visible licenses of an order (its committed ones), in id
+/// order, and whether it has more (read newest first, a page at a time, never all of them).
+pub async fn order_licenses(store: TenantStore<'_>, order: &Order) -> Result<(Vec<License>, bool), ApiError> {
+    let pk = keys::licenses_by_order(store.company(), order.id);
+    let (mut newest, more) = store
+        .query_index_newest(keys::LICENSES_BY_ORDER, pk, MAX_RENDERED_LICENSES, |l: &License| order.shows(l))
+        .await?;
+    newest.reverse();
+    Ok((newest, more))
 }
 
 /// An order as `GET /api/v1/orders/{id}/` shows it.
@@ -34,20 +42,26 @@ pub async fn order_view(
     principal: &Principal,
     ctx: &mut OrdersCtx,
 ) -> Result<Value, ApiError> {
-    let licenses = order_licenses(store, order).await?;
-    render_visible(store, order, licenses, principal, ctx).await
+    let (licenses, truncated) = order_licenses(store, order).await?;
+    render_visible(store, order, licenses, truncated, principal, ctx).await
 }
 
-/// `order` with `licenses`, both cut to what `principal` may see: items and licenses of other
-/// products are left out. Customers missing from `ctx` are read.
+/// `order` with `licenses` (its newest; `truncated` when it has more), both cut to what
+/// `principal` may see: items and licenses of other products are left out. Beside
+/// `order_items` the JSON gives `licenses_count` (the order's licenses: for a manager scoped to
+/// products, those it was shown) and `licenses_truncated`. Customers missing from `ctx` are
+/// read.
 pub async fn render_visible(
     store: TenantStore<'_>,
     order: &Order,
     mut licenses: Vec<License>,
+    truncated: bool,
     principal: &Principal,
     ctx: &mut OrdersCtx,
 ) -> Result<Value, ApiError> {
+    let read = licenses.len();
     licenses.retain(|l| principal.can_access(l.product));
+    let count = if principal.is_admin() { order.license_count.max(read as i64) } else { licenses.len() as i64 };
     let mut visible = order.clone();
     visible.items.retain(|i| principal.can_access(i.product));
     let wanted: Vec<Id> = order
@@ -60,5 +74,8 @@ pub async fn render_visible(
         ctx.customers.extend(store.get_many::<Customer>(&wanted).await?.into_iter().map(|c| (c.id, c)));
     }
     let render = RenderCtx { company: store.company(), catalog: &ctx.catalog, customers: &ctx.customers };
-    Ok(visible.render(&licenses, &render))
+    let mut json = visible.render(&licenses, &render);
+    json["licenses_count"] = count.into();
+    json["licenses_truncated"] = truncated.into();
+    Ok(json)
 }

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use super::request::{read_order, OrderRequest};
 use super::staging::{self, StagedAttempt};
-use super::view::{order_licenses, render_visible, OrdersCtx};
+use super::view::{order_licenses, render_visible, OrdersCtx, MAX_RENDERED_LICENSES};
 use super::{Order, OrderItem};
 use crate::app::App;
 use crate::auth::Principal;
@@ -150,6 +150,7 @@ async fn write(
             ..request.order.clone()
         },
     };
+    order.license_count += license_count;
     let mut licenses = materialize(&request, &order, &new_items, customer.as_ref(), ids);
     link_company_users(store, ids, &mut licenses, now).await?;
 
@@ -191,15 +192,21 @@ async fn write(
         staging::settle_committed(store, committed, marked).await;
     }
 
-    // On an append, the licenses the order had (the index may already list the new ones too).
-    let mut shown = match &existing {
+    // On an append, the newest licenses the order had (the index may already list the new ones
+    // too): the answer always holds every license just created (at most 1,000 per request).
+    let (mut shown, mut truncated) = match &existing {
         Some(_) => order_licenses(store, &order).await.map_err(OrderError::Api)?,
-        None => Vec::new(),
+        None => (Vec::new(), false),
     };
     shown.retain(|l| !licenses.iter().any(|new| new.id == l.id));
     shown.extend(licenses);
+    shown.sort_by_key(|l| l.id);
+    if shown.len() > MAX_RENDERED_LICENSES {
+        shown.drain(..shown.len() - MAX_RENDERED_LICENSES);
+        truncated = true;
+    }
     let mut view = OrdersCtx { catalog: ctx.catalog, customers: customer.into_iter().map(|c| (c.id, c)).collect() };
-    Ok(render_visible(store, &order, shown, principal, &mut view).await?)
+    Ok(render_visible(store, &order, shown, truncated, principal, &mut view).await?)
 }
 
 /// Each license user as the company's user of that email (created if new: API.md §4): its id,

@@ -586,6 +586,55 @@ impl<'a> TenantStore<'a> {
             .unwrap_or(0))
     }
 
+    /// Up to `max` items of `GSI<index>PK` = `pk` that `keep` accepts, from the highest
+    /// `GSI<index>SK` down (newest first, for sort keys that are ids), reading pages of at most
+    /// `max` items and stopping as soon as `max` are kept; and whether any item is left unread.
+    pub async fn query_index_newest<E: Entity>(
+        &self,
+        index: u8,
+        pk: String,
+        max: usize,
+        keep: impl Fn(&E) -> bool,
+    ) -> Result<(Vec<E>, bool), StoreError> {
+        let mut kept = Vec::new();
+        let mut start = None;
+        loop {
+            let page_size = (max - kept.len()).clamp(1, 1_000) as i32;
+            let out = self
+                .store
+                .client
+                .query()
+                .table_name(&self.store.table)
+                .index_name(keys::gsi_name(index))
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", keys::gsi_pk(index))
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .scan_index_forward(false)
+                .limit(page_size)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(aws)?;
+            let items = out.items.unwrap_or_default();
+            self.store.count_read(items.len());
+            start = out.last_evaluated_key;
+            let mut page = items.into_iter();
+            for item in page.by_ref() {
+                let entity: E = from_item(item)?;
+                if keep(&entity) {
+                    kept.push(entity);
+                    if kept.len() == max {
+                        break;
+                    }
+                }
+            }
+            let left = page.len() > 0 || start.is_some();
+            if kept.len() == max || start.is_none() {
+                return Ok((kept, left));
+            }
+        }
+    }
+
     /// Every item whose `GSI<index>PK` is `pk`, in `GSI<index>SK` order.
     pub async fn query_index<E: Entity>(&self, index: u8, pk: String) -> Result<Vec<E>, StoreError> {
         let items = self.store.query_all(Some(&keys::gsi_name(index)), &keys::gsi_pk(index), pk).await?;
@@ -943,6 +992,34 @@ impl Transaction<'_> {
         for key in new_keys.iter().filter(|k| !old_keys.contains(k)) {
             self.claim::<E>(key, new.id(), false, None)?;
         }
+        Ok(())
+    }
+
+    /// Adds `n` to the number `attribute` of the entity `id` and moves its `updated_at` to
+    /// `updated_at`, unconditionally: a counter moved by many writers never loses a race, and
+    /// a writer that replaces the whole entity (conditional on the `updated_at` it read) then
+    /// fails and reads again, so no increment is lost.
+    pub fn add_to<E: Entity>(
+        &mut self,
+        id: Id,
+        attribute: &str,
+        n: i64,
+        updated_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = E::primary_key(self.tenant.company, id);
+        let update = Update::builder()
+            .table_name(self.tenant.store.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("ADD #n :n SET updated_at = :at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#n", attribute)
+            .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
+            .expression_attribute_values(":at", s(format_time(updated_at)))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let gone = StoreError::Stale(format!("The {} {id} is gone.", E::NAME));
+        self.writes.push(Write { item: TransactWriteItem::builder().update(update).build(), conflict: gone, bytes: 0 });
         Ok(())
     }
 

@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime};
 use super::{Batch, Known, Prepared, Run, WorkerError};
 use crate::imports::rows::RawRow;
 use crate::imports::{Counted, ImportJob, InvalidPage, JobStatus};
-use crate::store::{keys, StoreError};
+use crate::orders::Order;
+use crate::store::{keys, later_than, StoreError};
 
 /// Rows looked up together (one set of batched reads).
 const WINDOW_ROWS: usize = 500;
@@ -108,6 +109,13 @@ impl<'a> Run<'a> {
                 None => tx.create_after_lookup(after)?,
             }
         }
+        let now = crate::timefmt::now();
+        let mut added = Vec::new();
+        for (id, n) in &batch.order_adds {
+            let updated_at = known.orders.get(id).map_or(now, |o| later_than(o.updated_at).max(now));
+            tx.add_to::<Order>(*id, "license_count", *n, updated_at)?;
+            added.push((*id, *n, updated_at));
+        }
         for license in &batch.licenses {
             tx.create(license)?;
         }
@@ -152,6 +160,12 @@ impl<'a> Run<'a> {
         for (_, after) in batch.orders.into_values() {
             known.order_ids.insert(after.store_id.clone(), after.id);
             known.orders.insert(after.id, after);
+        }
+        for (id, n, updated_at) in added {
+            if let Some(order) = known.orders.get_mut(&id) {
+                order.license_count += n;
+                order.updated_at = updated_at;
+            }
         }
         for license in batch.licenses {
             known.taken_keys.insert((license.product, license.license_key.unwrap_or_default()));

@@ -417,6 +417,9 @@ struct Batch {
     next_row: u64,
     customers: BTreeMap<Id, (Option<Customer>, Customer)>,
     orders: BTreeMap<Id, (Option<Order>, Order)>,
+    /// Licenses added to orders the batch does not otherwise change: their `license_count`
+    /// moves by an unconditional add (see `Transaction::add_to`).
+    order_adds: BTreeMap<Id, i64>,
     licenses: Vec<License>,
     counted: Vec<String>,
     invalid: Vec<InvalidRow>,

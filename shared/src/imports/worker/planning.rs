@@ -62,7 +62,8 @@ impl Batch {
             (true, None) => 3,
             (false, _) => 1,
         };
-        let order = order.map_or(3, |id| touch(self.orders.contains_key(&id), true));
+        let order =
+            order.map_or(3, |id| touch(self.orders.contains_key(&id) || self.order_adds.contains_key(&id), true));
         2 + customer + order
     }
 
@@ -321,6 +322,22 @@ impl<'a> Run<'a> {
             // first customer): orders that shops append to all the time are not raced for
             // nothing.
             let order_changed = is_new_order || order.items.len() != items_before || order.customer != customer_before;
+            // Its count: in the item when the batch writes the order anyway (a change, or an
+            // earlier row of the batch), else by an add.
+            let order_written = order_changed || batch.orders.contains_key(&order.id);
+            if order_written {
+                if let Some(added) = batch.order_adds.remove(&order.id) {
+                    order.license_count += added;
+                    batch.writes -= 1; // the add becomes part of the order's own write
+                }
+                order.license_count += 1;
+            } else {
+                let added = batch.order_adds.entry(order.id).or_insert_with(|| {
+                    batch.writes += 1;
+                    0
+                });
+                *added += 1;
+            }
             if order_changed {
                 order.updated_at = later_than(order.updated_at);
             }
@@ -339,7 +356,7 @@ impl<'a> Run<'a> {
                 c.updated_at = later_than(c.updated_at);
                 batch.put_customer(known, c.clone());
             }
-            if order_changed {
+            if order_written {
                 batch.put_order(known, order);
             }
             new_keys.insert(key);
