@@ -283,21 +283,22 @@ impl<'s, T, C> ListQuery<'s, T, C> {
         if let Some((spec, descending)) = self.order {
             // Items arrive in id order and the sort is stable: ties stay in id order, and in
             // descending id order for a descending sort.
-            if descending {
-                kept.reverse();
-            }
-            kept.sort_by(|a, b| {
-                let ordering = compare(&(spec.key)(a, ctx), &(spec.key)(b, ctx));
-                if descending {
-                    ordering.reverse()
-                } else {
-                    ordering
-                }
-            });
+            sort_ties_by_arrival(&mut kept, descending, |a, b| compare(&(spec.key)(a, ctx), &(spec.key)(b, ctx)));
         }
         let count = kept.len();
         let page = kept.into_iter().skip(self.offset).take(self.limit).collect();
         (count, page)
+    }
+}
+
+/// Sorts items that arrive in id order by `ordering`, descending if asked; ties keep id order
+/// in the same direction (API.md §1), so offset pages never repeat or skip.
+pub fn sort_ties_by_arrival<X>(items: &mut [X], descending: bool, ordering: impl Fn(&X, &X) -> Ordering) {
+    if descending {
+        items.reverse();
+        items.sort_by(|a, b| ordering(a, b).reverse());
+    } else {
+        items.sort_by(ordering);
     }
 }
 

@@ -54,6 +54,17 @@ impl Client {
         self.call("POST", "/api/v1/licenses/import_from_csv/", &[("Content-Type", content_type.as_str())], &body).await
     }
 
+    /// An `upload_url` job whose file is `content` (put where the presigned URL points); its id.
+    async fn presigned(&self, content: Vec<u8>) -> u64 {
+        let (_, upload) =
+            self.post("/api/v1/licenses/import_from_csv/upload_url/", &json!({"file_name": "f.csv"})).await;
+        let job = upload["job_id"].as_u64().unwrap();
+        let stored: ImportJob = self.app.store.tenant(self.company).get(job).await.unwrap().unwrap();
+        let bucket = self.app.config.import_bucket.clone().unwrap();
+        self.app.s3.put_object().bucket(bucket).key(&stored.object_key).body(content.into()).send().await.unwrap();
+        job
+    }
+
     /// Runs the import worker on `job` as SQS would; the job's result.
     async fn import(&self, job: u64) -> Value {
         let mut message = SqsMessage::default();
@@ -243,12 +254,7 @@ async fn excel_csv_files_import() {
     }
     let mut utf16 = vec![0xFE, 0xFF];
     utf16.extend(big.encode_utf16().flat_map(u16::to_be_bytes));
-    let (_, upload) = c.post("/api/v1/licenses/import_from_csv/upload_url/", &json!({"file_name": "u.txt"})).await;
-    let job = upload["job_id"].as_u64().unwrap();
-    let stored: ImportJob = c.app.store.tenant(c.company).get(job).await.unwrap().unwrap();
-    let bucket = c.app.config.import_bucket.clone().unwrap();
-    c.app.s3.put_object().bucket(bucket).key(&stored.object_key).body(utf16.into()).send().await.unwrap();
-    let result = c.import(job).await;
+    let result = c.import(c.presigned(utf16).await).await;
     assert_eq!(result["status"], "success", "{result}");
     assert_eq!(result["result"]["created_licenses_count"], 3_000, "{}", &result.to_string()[..600]);
     let (_, list) = c.get("/api/v1/licenses/?license_key=U-02999").await;
@@ -271,12 +277,7 @@ async fn a_file_not_in_a_supported_encoding_is_refused_before_anything_is_writte
     let (_, jobs) = c.get("/api/v1/licenses-import-results/").await;
     assert_eq!(jobs["count"], 0, "nothing queued");
     // Through a presigned upload the job ends `error` before any row is written.
-    let (_, upload) = c.post("/api/v1/licenses/import_from_csv/upload_url/", &json!({"file_name": "w.csv"})).await;
-    let job = upload["job_id"].as_u64().unwrap();
-    let stored: ImportJob = c.app.store.tenant(c.company).get(job).await.unwrap().unwrap();
-    let bucket = c.app.config.import_bucket.clone().unwrap();
-    c.app.s3.put_object().bucket(bucket).key(&stored.object_key).body(file.to_vec().into()).send().await.unwrap();
-    let result = c.import(job).await;
+    let result = c.import(c.presigned(file.to_vec()).await).await;
     assert_eq!(result["status"], "error", "{result}");
     assert!(result["error"].as_str().unwrap().starts_with("Line 3 "), "{result}");
     assert_eq!(c.get("/api/v1/licenses/?license_key=K-6").await.1["count"], 0, "no row written");

@@ -254,16 +254,8 @@ async fn list<R: Resource>(
     // rendered, then sorted by that field (a catalog is small; customers are read whole anyway).
     let mut rendered: Vec<Value> =
         query.apply_all(&items, catalog).into_iter().map(|item| item.render(catalog)).collect();
-    if descending {
-        rendered.reverse();
-    }
-    rendered.sort_by(|a, b| {
-        let ordering = crate::listing::compare_json(&a[field.as_str()], &b[field.as_str()]);
-        if descending {
-            ordering.reverse()
-        } else {
-            ordering
-        }
+    crate::listing::sort_ties_by_arrival(&mut rendered, descending, |a, b| {
+        crate::listing::compare_json(&a[field.as_str()], &b[field.as_str()])
     });
     let count = rendered.len();
     let results = rendered.into_iter().skip(query.offset).take(query.limit).collect();
