@@ -316,6 +316,12 @@ async fn check(t: &Tenant, jobs: &BTreeMap<u64, BTreeSet<String>>) -> Report {
             *per_customer.entry(customer).or_default() += 1;
         }
     }
+    // The license counter against a recount (every write has settled by now).
+    let counted = t.app.store.tenant(t.company).license_count().await.expect("the license counter");
+    if counted != licenses.len() as i64 {
+        report.count_mismatches += 1;
+        report.details.push(format!("license counter {counted} but {} licenses", licenses.len()));
+    }
     for (key, count) in &by_key {
         if *count > 1 {
             report.duplicate_keys += 1;

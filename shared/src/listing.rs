@@ -153,8 +153,6 @@ pub struct ListQuery<'s, T, C> {
 }
 
 impl<'s, T, C> ListQuery<'s, T, C> {
-    /// Reads `limit`, `offset`, `order_by` and the filters of `specs`; anything else is a 400
-    /// naming the parameter (a typo must not silently widen a result).
     /// Reads `limit`, `offset`, `order_by` and the filters. As django-filter does, a parameter
     /// with an empty value is not applied, and an unknown one is ignored (and logged), unless
     /// `rules.strict`, where it is a 400 naming it.
@@ -202,6 +200,12 @@ impl<'s, T, C> ListQuery<'s, T, C> {
         }
         errors.into_result()?;
         Ok(query)
+    }
+
+    /// The requested ordering: its field name and whether descending (`None`: the default,
+    /// ascending id order).
+    pub fn ordering(&self) -> Option<(&'static str, bool)> {
+        self.order.map(|(spec, descending)| (spec.name, descending))
     }
 
     /// The value given for a filter parameter, if it is active (for resources that can answer

@@ -445,3 +445,49 @@ async fn update_features_creates_updates_and_deletes() {
     assert_eq!((status, cleared["product_features"].clone()), (200, json!([])));
     assert_eq!(t.call_as(Some(&t.key), Method::GET, &path, None).await.0, 405);
 }
+
+#[tokio::test]
+async fn the_plain_list_pages_from_the_index_and_counts_from_the_counter() {
+    // Issue 12, item 1 and 2 (the plain listing): one order in one transaction, one staged,
+    // and an import; then every page both ways, and a page's cost.
+    let t = Tenant::new().await;
+    t.product("app").await;
+    let keys =
+        |prefix: &str, n: usize| -> Vec<Value> { (0..n).map(|i| json!({"key": format!("{prefix}-{i:03}")})).collect() };
+    for (id, prefix, n) in [("one", "ONE", 3), ("staged", "STG", 60)] {
+        let body = json!({"id": id, "items": [{"product_code": "app", "licenses": keys(prefix, n)}]});
+        assert_eq!(t.post("/api/v1/orders/create_order/", &body).await.0, 200);
+    }
+    let (status, upload) = t
+        .upload_csv("k.csv", b"license__license_key,product__short_code\r\nIMP-1,app\r\nIMP-2,app\r\nONE-000,app\r\n")
+        .await;
+    assert_eq!(status, 200, "{upload}");
+    let job = upload["job_id"].as_u64().unwrap();
+    let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
+    message.message_id = Some("m".into());
+    message.body = Some(shared::imports::worker::follow_up_body(t.company, job));
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = vec![message];
+    let options = shared::imports::worker::WorkerOptions::until(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(600),
+    );
+    shared::imports::worker::handle_event(&t.app, event, &options).await;
+
+    let (_, everything) = t.get("/api/v1/licenses/?product__short_code=app&limit=100").await;
+    assert_eq!(everything["count"], 65, "3 + 60 + 2 imported (one existed)");
+    let all = ids(&everything);
+    for (order, expected) in [("", all.clone()), ("&order_by=-created_at", all.iter().rev().copied().collect())] {
+        let mut seen = Vec::new();
+        for offset in (0..70).step_by(20) {
+            let (_, page) = t.get(&format!("/api/v1/licenses/?limit=20&offset={offset}{order}")).await;
+            assert_eq!(page["count"], 65);
+            seen.extend(ids(&page));
+        }
+        assert_eq!(seen, expected, "{order}");
+    }
+    let before = t.app.store.items_read();
+    let (_, page) = t.get("/api/v1/licenses/?limit=5").await;
+    assert_eq!(ids(&page), all[..5]);
+    let read = t.app.store.items_read() - before;
+    assert!(read <= 5 + 16 + 1, "the page, the counter's shards: {read} items");
+}

@@ -407,6 +407,69 @@ fn months(from: OffsetDateTime, to: OffsetDateTime) -> Vec<OffsetDateTime> {
     months
 }
 
+/// Whether a query is the plain listing (an admin, no filter, id order either way) that pages
+/// straight from the creation-month index with its count from the counter; `Some(descending)`.
+pub fn streamable(query: &ListQuery<'_, License, LicenseCtx>, principal: &Principal) -> Option<bool> {
+    if !principal.is_admin() || !query.filters.is_empty() {
+        return None;
+    }
+    match query.ordering() {
+        None => Some(false),
+        Some(("id" | "created_at", descending)) => Some(descending),
+        Some(_) => None,
+    }
+}
+
+/// The first `wanted` visible licenses of the company in id order (descending if asked),
+/// read from the creation-month shards a page at a time, oldest (or newest) month first, and
+/// no further (API.md §9: the cost of a page is the page, plus the offset).
+pub async fn read_first(
+    store: TenantStore<'_>,
+    company_created: OffsetDateTime,
+    now: OffsetDateTime,
+    descending: bool,
+    wanted: usize,
+) -> Result<Vec<License>, ApiError> {
+    let mut shards = months(company_created, now);
+    if descending {
+        shards.reverse();
+    }
+    let mut found: Vec<License> = Vec::with_capacity(wanted);
+    let mut orders: HashMap<Id, Option<Order>> = HashMap::new();
+    for month in shards {
+        let mut start = None;
+        loop {
+            let pk = keys::licenses_by_month(store.company(), month);
+            let (page, next) = store
+                .query_index_page::<License>(keys::LICENSES_BY_MONTH, pk, !descending, wanted - found.len(), start)
+                .await?;
+            for license in page {
+                // A license of a staged write shows once its order lists the write.
+                let visible = match &license.attempt {
+                    None => true,
+                    Some(_) => {
+                        if !orders.contains_key(&license.order) {
+                            orders.insert(license.order, store.get::<Order>(license.order).await?);
+                        }
+                        orders[&license.order].as_ref().is_some_and(|o| o.shows(&license))
+                    }
+                };
+                if visible {
+                    found.push(license);
+                    if found.len() == wanted {
+                        return Ok(found);
+                    }
+                }
+            }
+            start = next;
+            if start.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Reads the candidates of an access path, in id order.
 pub async fn read_path(store: TenantStore<'_>, path: &AccessPath) -> Result<Vec<License>, ApiError> {
     let company = store.company();

@@ -161,7 +161,9 @@ async fn write(
         _ => {}
     }
     let license_cost: WriteCost = licenses.iter().map(|l| store.create_cost(l)).sum::<Result<_, _>>()?;
-    let fits_one = ctx.tx.has_room(license_cost, store.create_cost(&order)?);
+    // The order, and the license counter: both go with the licenses' commit.
+    let counter = WriteCost { writes: 1, bytes: 0 };
+    let fits_one = ctx.tx.has_room(license_cost, store.create_cost(&order)? + counter);
     // A staged write: its record before and after the commit, and its marked licenses.
     let mut staged: Option<(StagedAttempt, StagedAttempt, Vec<License>)> = None;
     if fits_one {
@@ -182,6 +184,7 @@ async fn write(
         Some(before) => ctx.tx.replace(before, &order)?,
         None => ctx.tx.create_after_lookup(&order)?,
     }
+    ctx.tx.count_licenses(license_count)?;
     if let Err(err) = ctx.tx.commit().await {
         if let Some((record, _, marked)) = &staged {
             staging::roll_back(store, record, marked).await;

@@ -10,6 +10,7 @@
 //! | … its invalid rows| `T#<company>#IMPORT#<id>`            | `INVALID#<row>` |                          |
 //! | … counted marker  | `T#<company>#IMPORT#<id>`            | `SEEN#<KIND>#<id>` |                       |
 //! | license user      | `T#<company>#LICENSE_USER#<id>`      | `LICENSE_USER` | `T#<company>#LICENSE_USERS` / `<id>` |
+//! | license counter   | `T#<company>#COUNTS`                 | `LICENSES#<shard>` |                       |
 //! | API key           | `APIKEY#<prefix>`                    | `APIKEY`      |                            |
 //! | staged write      | `T#<company>#ATTEMPT#<id>`           | `ATTEMPT`     | `STAGED_ATTEMPTS` / `<deadline>#<company>#<id>` |
 //! | id node counter   | `IDGEN`                              | `NODE`        |                            |
@@ -208,6 +209,20 @@ pub const LICENSE_USER_SK: &str = "LICENSE_USER";
 
 pub fn license_users_gsi1pk(company: Id) -> String {
     format!("T#{company}#LICENSE_USERS")
+}
+
+/// A company's license counter, in shards (a write adds to one at random, a read sums them),
+/// so that concurrent writers seldom meet on one item. Not in the company partition: license
+/// writes must not move the catalog version.
+pub fn counters_pk(company: Id) -> String {
+    format!("T#{company}#COUNTS")
+}
+
+pub const LICENSE_COUNTER_PREFIX: &str = "LICENSES#";
+pub const LICENSE_COUNTER_SHARDS: u64 = 16;
+
+pub fn license_counter_sk(shard: u64) -> String {
+    format!("{LICENSE_COUNTER_PREFIX}{shard:02}")
 }
 
 /// A uniqueness marker: at most one item may hold `value` for `kind` within `scope`.

@@ -586,6 +586,45 @@ impl<'a> TenantStore<'a> {
             .unwrap_or(0))
     }
 
+    /// The company's license count: the sum of its counter's shards (one Query of 16 small
+    /// items).
+    pub async fn license_count(&self) -> Result<i64, StoreError> {
+        let pk = keys::counters_pk(self.company);
+        let shards = self.store.query_prefix(None, keys::PK, pk, Some(keys::LICENSE_COUNTER_PREFIX)).await?;
+        Ok(shards.iter().filter_map(|item| item.get("n").and_then(|v| v.as_n().ok())?.parse::<i64>().ok()).sum())
+    }
+
+    /// One page of up to `limit` items of `GSI<index>PK` = `pk` in sort-key order (descending
+    /// if not `forward`), from `start` on; and where the next page starts, if anywhere.
+    pub async fn query_index_page<E: Entity>(
+        &self,
+        index: u8,
+        pk: String,
+        forward: bool,
+        limit: usize,
+        start: Option<Item>,
+    ) -> Result<(Vec<E>, Option<Item>), StoreError> {
+        let out = self
+            .store
+            .client
+            .query()
+            .table_name(&self.store.table)
+            .index_name(keys::gsi_name(index))
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::gsi_pk(index))
+            .expression_attribute_values(":pk", s(pk))
+            .scan_index_forward(forward)
+            .limit(limit.clamp(1, 1_000) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(aws)?;
+        let items = out.items.unwrap_or_default();
+        self.store.count_read(items.len());
+        let entities = items.into_iter().map(from_item).collect::<Result<Vec<E>, _>>()?;
+        Ok((entities, out.last_evaluated_key))
+    }
+
     /// Up to `max` items of `GSI<index>PK` = `pk` that `keep` accepts, from the highest
     /// `GSI<index>SK` down (newest first, for sort keys that are ids), reading pages of at most
     /// `max` items and stopping as soon as `max` are kept; and whether any item is left unread.
@@ -992,6 +1031,28 @@ impl Transaction<'_> {
         for key in new_keys.iter().filter(|k| !old_keys.contains(k)) {
             self.claim::<E>(key, new.id(), false, None)?;
         }
+        Ok(())
+    }
+
+    /// Adds `n` (licenses made visible by this transaction) to the company's license counter,
+    /// on one shard chosen at random.
+    pub fn count_licenses(&mut self, n: i64) -> Result<(), StoreError> {
+        let shard = rand::random_range(0..keys::LICENSE_COUNTER_SHARDS);
+        let update = Update::builder()
+            .table_name(self.tenant.store.table())
+            .key(keys::PK, s(keys::counters_pk(self.tenant.company)))
+            .key(keys::SK, s(keys::license_counter_sk(shard)))
+            .update_expression("ADD #n :n")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let never = StoreError::Corrupt("an unconditional counter update failed its condition".into());
+        self.writes.push(Write {
+            item: TransactWriteItem::builder().update(update).build(),
+            conflict: never,
+            bytes: 0,
+        });
         Ok(())
     }
 

@@ -119,6 +119,9 @@ impl<'a> Run<'a> {
         for license in &batch.licenses {
             tx.create(license)?;
         }
+        if !batch.licenses.is_empty() {
+            tx.count_licenses(batch.licenses.len() as i64)?;
+        }
         let pk = keys::import_pk(company, self.job.id);
         for marker in &batch.counted {
             tx.create_record(pk.clone(), marker.clone(), &Counted { job: self.job.id }, "COUNTED")?;

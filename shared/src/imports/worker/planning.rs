@@ -17,8 +17,8 @@ use crate::orders::write::materialize;
 use crate::orders::{Order, OrderItem};
 use crate::store::{keys, later_than, Entity, MAX_TRANSACTION};
 
-/// The job and the batch's page of invalid rows.
-const BATCH_WRITES: usize = 2;
+/// The job, the batch's page of invalid rows, and the license counter.
+const BATCH_WRITES: usize = 3;
 /// Invalid rows are stored with their batch, in one item (≤ 400 KB): a batch ends when its
 /// invalid rows reach this size.
 const INVALID_PAGE_BYTES: usize = 200 << 10;
