@@ -448,8 +448,8 @@ pub async fn read_first(
                 let visible = match &license.attempt {
                     None => true,
                     Some(_) => {
-                        if !orders.contains_key(&license.order) {
-                            orders.insert(license.order, store.get::<Order>(license.order).await?);
+                        if let std::collections::hash_map::Entry::Vacant(slot) = orders.entry(license.order) {
+                            slot.insert(store.get::<Order>(license.order).await?);
                         }
                         orders[&license.order].as_ref().is_some_and(|o| o.shows(&license))
                     }
