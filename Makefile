@@ -1,5 +1,5 @@
 # The two commands of the README. Everything they need is installed by the scripts themselves.
-.PHONY: dev test lint bench fuzz chaos
+.PHONY: dev test lint bench bench-lists fuzz chaos
 
 dev:
 	scripts/dev.sh
@@ -14,6 +14,10 @@ lint:
 # On demand (release build, a fresh moto): numbers for the README and issue notes.
 bench:
 	scripts/bench.sh
+
+# On demand: GET /api/v1/licenses/ per access path on a small and a large tenant (issue 12).
+bench-lists:
+	scripts/bench_lists.sh
 
 # On demand: schemathesis against make dev's API (infra/openapi.yaml); a short run is in make test.
 fuzz:
