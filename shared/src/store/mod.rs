@@ -638,28 +638,9 @@ impl<'a> TenantStore<'a> {
         let mut kept = Vec::new();
         let mut start = None;
         loop {
-            let page_size = (max - kept.len()).clamp(1, 1_000) as i32;
-            let out = self
-                .store
-                .client
-                .query()
-                .table_name(&self.store.table)
-                .index_name(keys::gsi_name(index))
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", keys::gsi_pk(index))
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .scan_index_forward(false)
-                .limit(page_size)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(aws)?;
-            let items = out.items.unwrap_or_default();
-            self.store.count_read(items.len());
-            start = out.last_evaluated_key;
-            let mut page = items.into_iter();
-            for item in page.by_ref() {
-                let entity: E = from_item(item)?;
+            let (page, next) = self.query_index_page::<E>(index, pk.clone(), false, max - kept.len(), start).await?;
+            let mut page = page.into_iter();
+            for entity in page.by_ref() {
                 if keep(&entity) {
                     kept.push(entity);
                     if kept.len() == max {
@@ -667,10 +648,11 @@ impl<'a> TenantStore<'a> {
                     }
                 }
             }
-            let left = page.len() > 0 || start.is_some();
-            if kept.len() == max || start.is_none() {
+            let left = page.len() > 0 || next.is_some();
+            if kept.len() == max || next.is_none() {
                 return Ok((kept, left));
             }
+            start = next;
         }
     }
 
