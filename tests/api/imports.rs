@@ -600,6 +600,9 @@ async fn an_import_under_random_faults_ends_exactly_as_a_clean_run() {
     let (_, body) = upload(&t, "gen.csv", file.as_bytes()).await;
     let job = body["job_id"].as_u64().unwrap();
     let kinds = [Fault::Throttle, Fault::ServerError, Fault::Timeout];
+    // A few faults surely (a batch's commit, a ranged read), then a random share.
+    faults.fail_nth(Service::DynamoDb, Some("TransactWriteItems"), 3, Fault::ServerError);
+    faults.fail_nth(Service::S3, Some("GET"), 2, Fault::Timeout);
     faults.fail_randomly(Service::DynamoDb, 0.05, &kinds);
     faults.fail_randomly(Service::S3, 0.05, &kinds);
     let mut deliveries = 0;
