@@ -71,9 +71,10 @@ async fn main() {
     for chunk in loaded.chunks(2_500) {
         store.put_all(chunk).await.expect("load");
     }
-    // The counter a real write moves in the same transaction as its licenses.
+    // The counters a real write moves in the same transaction as its licenses.
     let mut counted = store.transaction();
-    counted.count_licenses(total as i64).expect("a counter write");
+    let tally = shared::store::LicenseTally::of(loaded.iter().map(|l| (l.product, l.created_at)));
+    counted.count_licenses(&tally).expect("a counter write");
     counted.commit().await.expect("count the loaded licenses");
     counter.take();
     eprintln!("loaded {total} licenses in {:.0} s", started.elapsed().as_secs_f64());

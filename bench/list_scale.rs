@@ -67,9 +67,13 @@ async fn run(total: usize) {
     let started = Instant::now();
     let ids = app.ids().await.unwrap();
     let mut batch = Vec::with_capacity(2_500);
+    let mut tally = shared::store::LicenseTally::default();
     for i in 0..total {
         let mut l = template.clone();
         l.id = ids.next_id();
+        // Created when its id was made, as every real write does.
+        l.created_at = shared::ids::id_time(l.id);
+        l.updated_at = l.created_at;
         l.license_key = Some(format!("SCALE-{i:07}"));
         l.product = products[i % 5];
         // 1,000 customers: the real one is one of them.
@@ -78,6 +82,7 @@ async fn run(total: usize) {
         l.order_store_id = format!("scale-{}", i / 10);
         l.note = Some(if i % 100 == 7 { "needle".into() } else { "hay".into() });
         l.validity_period = Some(format!("2030-{:02}-{:02}", 1 + i % 12, 1 + i % 28));
+        tally.add(l.product, l.created_at, 1);
         batch.push(l);
         if batch.len() == 2_500 {
             store.put_all(&batch).await.expect("load");
@@ -86,7 +91,7 @@ async fn run(total: usize) {
     }
     store.put_all(&batch).await.expect("load");
     let mut counted = store.transaction();
-    counted.count_licenses(total as i64).expect("a counter write");
+    counted.count_licenses(&tally).expect("a counter write");
     counted.commit().await.expect("count the loaded licenses");
     eprintln!("list_scale: loaded {total} licenses in {:.0} s", started.elapsed().as_secs_f64());
 

@@ -131,7 +131,7 @@ pub struct OrderSpec<T, C> {
 
 /// A filter whose value was parsed against its lookup.
 #[derive(Debug, Clone, PartialEq)]
-enum Wanted {
+pub enum Wanted {
     Text(String),
     Int(i64),
     Bool(bool),
@@ -143,6 +143,21 @@ enum Wanted {
 pub struct ActiveFilter<'s, T, C> {
     spec: &'s FilterSpec<T, C>,
     wanted: Wanted,
+}
+
+impl<T, C> ActiveFilter<'_, T, C> {
+    /// The filter's parameter name (its canonical spelling).
+    pub fn param(&self) -> &'static str {
+        self.spec.param
+    }
+
+    pub fn lookup(&self) -> Lookup {
+        self.spec.lookup
+    }
+
+    pub fn wanted(&self) -> &Wanted {
+        &self.wanted
+    }
 }
 
 pub struct ListQuery<'s, T, C> {
@@ -200,6 +215,21 @@ impl<'s, T, C> ListQuery<'s, T, C> {
         }
         errors.into_result()?;
         Ok(query)
+    }
+
+    /// `Some(descending)` when the requested order is the index's (id order, the default);
+    /// `None` for any other field.
+    pub fn index_order(&self) -> Option<bool> {
+        match self.order {
+            None => Some(false),
+            Some((spec, descending)) if spec.name == "id" => Some(descending),
+            Some(_) => None,
+        }
+    }
+
+    /// The value the requested ordering sorts `item` by (`None`: id order).
+    pub fn order_value(&self, item: &T, ctx: &C) -> Option<FieldValue> {
+        self.order.map(|(spec, _)| (spec.key)(item, ctx))
     }
 
     /// The requested ordering: its field name and whether descending (`None`: the default,
@@ -293,6 +323,128 @@ impl<'s, T, C> ListQuery<'s, T, C> {
         let page = kept.into_iter().skip(self.offset).take(self.limit).collect();
         (count, page)
     }
+}
+
+/// An item ranked for a top-k: by its sort key, ties by id (API.md §1), all reversed when
+/// descending; a [`TopK`]'s greatest is the one it drops first.
+struct Ranked<T> {
+    key: FieldValue,
+    id: u64,
+    item: T,
+    descending: bool,
+}
+
+impl<T> Ranked<T> {
+    fn order(&self, other: &Self) -> Ordering {
+        let ascending = compare(&self.key, &other.key).then(self.id.cmp(&other.id));
+        if self.descending {
+            ascending.reverse()
+        } else {
+            ascending
+        }
+    }
+}
+
+impl<T> PartialEq for Ranked<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.order(other) == Ordering::Equal
+    }
+}
+
+impl<T> Eq for Ranked<T> {}
+
+impl<T> PartialOrd for Ranked<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> Ord for Ranked<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.order(other)
+    }
+}
+
+/// The best `k` items seen by a sort key, in O(k) memory (issue 12, item 4).
+pub struct TopK<T> {
+    k: usize,
+    descending: bool,
+    heap: std::collections::BinaryHeap<Ranked<T>>,
+}
+
+impl<T> TopK<T> {
+    pub fn new(k: usize, descending: bool) -> Self {
+        TopK { k, descending, heap: std::collections::BinaryHeap::new() }
+    }
+
+    /// Offers an item; whether it was kept.
+    pub fn offer(&mut self, key: FieldValue, id: u64, item: T) -> bool {
+        let ranked = Ranked { key, id, item, descending: self.descending };
+        if self.heap.len() < self.k {
+            self.heap.push(ranked);
+            return true;
+        }
+        match self.heap.peek() {
+            Some(worst) if ranked < *worst => {
+                self.heap.pop();
+                self.heap.push(ranked);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The key of the worst item kept, once `k` are kept.
+    pub fn worst_when_full(&self) -> Option<&FieldValue> {
+        (self.heap.len() == self.k).then(|| self.heap.peek().map(|r| &r.key)).flatten()
+    }
+
+    /// The items kept, best first, the first `offset` skipped.
+    pub fn into_page(self, offset: usize) -> Vec<T> {
+        self.heap.into_sorted_vec().into_iter().skip(offset).map(|r| r.item).collect()
+    }
+}
+
+/// One page of a list read a Query page at a time from an index in id order, in bounded
+/// memory (API.md §9): in id order only the page is kept, and reading stops once it is in hand
+/// and `count` is known (a counter); in another order a [`TopK`] keeps `offset + limit`. Items
+/// `keep` refuses (out of the caller's scope) are skipped. The pager must read in the
+/// direction [`ListQuery::index_order`] gives.
+pub async fn page_from_index<E: crate::store::Entity, C>(
+    store: crate::store::TenantStore<'_>,
+    query: &ListQuery<'_, E, C>,
+    ctx: &C,
+    count: Option<usize>,
+    pager: &mut crate::store::IndexPager<E>,
+    keep: impl Fn(&E) -> bool,
+) -> Result<(usize, Vec<E>), crate::store::StoreError> {
+    let wanted = query.offset.saturating_add(query.limit);
+    let by_id = query.index_order().is_some();
+    let mut top = TopK::new(wanted, query.order.is_some_and(|(_, descending)| descending));
+    let mut page = Vec::new();
+    let mut matched = 0usize;
+    let page_size = if count.is_some() && query.filters.is_empty() && by_id { wanted.clamp(1, 1_000) } else { 1_000 };
+    while let Some(items) = pager.next_page(store, page_size).await? {
+        for item in items {
+            if !keep(&item) || !query.matches(&item, ctx) {
+                continue;
+            }
+            matched += 1;
+            if by_id {
+                if matched > query.offset && page.len() < query.limit {
+                    page.push(item);
+                }
+            } else {
+                let key = query.order_value(&item, ctx).unwrap_or(FieldValue::Null);
+                top.offer(key, item.id(), item);
+            }
+        }
+        if by_id && count.is_some() && matched >= wanted {
+            break;
+        }
+    }
+    let page = if by_id { page } else { top.into_page(query.offset) };
+    Ok((count.unwrap_or(matched), page))
 }
 
 /// Sorts items that arrive in id order by `ordering`, descending if asked; ties keep id order
@@ -394,7 +546,7 @@ pub fn compare_json(a: &Value, b: &Value) -> Ordering {
 
 /// Nulls first ascending (as PostgreSQL's `NULLS FIRST` on ascending is not Django's default,
 /// but a stable, documented choice).
-fn compare(a: &FieldValue, b: &FieldValue) -> Ordering {
+pub fn compare(a: &FieldValue, b: &FieldValue) -> Ordering {
     match (a, b) {
         (FieldValue::Null, FieldValue::Null) => Ordering::Equal,
         (FieldValue::Null, _) => Ordering::Less,

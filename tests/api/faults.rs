@@ -2,7 +2,7 @@
 //! happens whole or not at all, whichever step fails.
 
 use integration_tests::faults::{Fault, Faults, Service};
-use integration_tests::{isolated_app, Tenant};
+use integration_tests::{counter_mismatches, isolated_app, Tenant};
 use serde_json::{json, Value};
 use shared::ids::{now_ms, CLOCK_SKEW_MS};
 use shared::licenses::License;
@@ -60,6 +60,7 @@ async fn create_order_under_a_fault_at_every_step(n: usize, prefix: &str) -> u64
             let claims = t.app.store.tenant(t.company).claims(claim.kind, &claim.scope, &values).await.unwrap();
             assert_eq!(claims.len(), n);
             assert!(claims.values().all(|c| c.attempt.is_none()), "step {step}: every claim settled");
+            assert_eq!(counter_mismatches(&t).await, Vec::<String>::new(), "step {step}: counters exact");
         }
     }
     steps

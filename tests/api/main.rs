@@ -13,6 +13,7 @@ mod imports;
 mod isolation;
 mod licenses;
 mod limits;
+mod lists;
 mod orders;
 mod products;
 mod scope;

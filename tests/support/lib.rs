@@ -149,6 +149,17 @@ impl Tenant {
         Tenant { app, company, key }
     }
 
+    /// A fresh company founded `days` ago (its id encodes the time), for data spanning months,
+    /// served by `app`.
+    pub async fn founded_days_ago(app: App, days: i64) -> Self {
+        let at = shared::timefmt::now() - time::Duration::days(days);
+        let company = shared::ids::first_id_at(at) + rand::random_range(0..1u64 << 22);
+        let record = shared::store::Company { id: company, name: "an older company".into(), created_at: at };
+        app.store.put_company(&record).await.expect("put company");
+        let key = provision::create_api_key(&app.store, company, None).await.expect("create key");
+        Tenant { app, company, key }
+    }
+
     /// Another key of this company, scoped to `products`.
     pub async fn scoped_key(&self, products: &[Id]) -> String {
         provision::create_api_key(&self.app.store, self.company, Some(products.to_vec())).await.expect("create key")
@@ -259,4 +270,110 @@ pub async fn check_product_scoping(path: &str, body: impl Fn(Id) -> Value) {
     assert_eq!(status, 403);
     let (status, _) = a.call_as(Some(&key), Method::PATCH, &format!("{path}{mine}/"), Some(&json!({}))).await;
     assert_eq!(status, 200);
+}
+
+/// Every entity of the tenant whose `entity` attribute is `E::KIND` (a Scan: the harness reads
+/// everything at once; an API list would cost a Query per page per key on moto).
+pub async fn scan<E: shared::store::Entity>(t: &Tenant) -> Vec<E> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut entities = Vec::new();
+    let mut start = None;
+    loop {
+        let out = t
+            .app
+            .store
+            .client()
+            .scan()
+            .table_name(t.app.store.table())
+            .filter_expression("entity = :kind AND begins_with(PK, :tenant)")
+            .expression_attribute_values(":kind", AttributeValue::S(E::KIND.into()))
+            .expression_attribute_values(":tenant", AttributeValue::S(format!("T#{}#", t.company)))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        for item in out.items.unwrap_or_default() {
+            entities.push(shared::store::from_item(item).expect("an entity of its kind"));
+        }
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return entities;
+        }
+    }
+}
+
+/// Every counter of the tenant (licenses per company, product and creation month; each
+/// order's `license_count` and each customer's `total_licenses`; the orders, customers and
+/// import jobs) against a recount: the mismatches, described.
+pub async fn counter_mismatches(t: &Tenant) -> Vec<String> {
+    use shared::licenses::License;
+    use shared::orders::Order;
+    use std::collections::HashMap;
+    let orders: HashMap<Id, Order> = scan::<Order>(t).await.into_iter().map(|o| (o.id, o)).collect();
+    let licenses: Vec<License> = scan::<License>(t)
+        .await
+        .into_iter()
+        .filter(|l| l.attempt.is_none() || orders.get(&l.order).is_some_and(|o| o.shows(l)))
+        .collect();
+    let mut mismatches = Vec::new();
+    let store = t.app.store.tenant(t.company);
+    let counters = store.license_counters().await.expect("the license counters");
+    let total = counters.total;
+    if total != licenses.len() as i64 {
+        mismatches.push(format!("company counter {total} but {} licenses", licenses.len()));
+    }
+    let mut per_product: HashMap<Id, i64> = HashMap::new();
+    let mut per_month: HashMap<(i32, u8), i64> = HashMap::new();
+    let mut per_order: HashMap<Id, i64> = HashMap::new();
+    let mut per_customer: HashMap<Id, i64> = HashMap::new();
+    for l in &licenses {
+        *per_product.entry(l.product).or_default() += 1;
+        *per_month.entry((l.created_at.year(), l.created_at.month() as u8)).or_default() += 1;
+        *per_order.entry(l.order).or_default() += 1;
+        if let Some(customer) = l.customer {
+            *per_customer.entry(customer).or_default() += 1;
+        }
+    }
+    for (product, n) in &per_product {
+        let counted = counters.products.get(product).copied().unwrap_or(0);
+        if counted != *n {
+            mismatches.push(format!("product {product}: counter {counted} but {n} licenses"));
+        }
+    }
+    for (month, n) in &per_month {
+        let counted = counters.months.get(month).copied().unwrap_or(0);
+        if counted != *n {
+            mismatches.push(format!("month {month:?}: counter {counted} but {n} licenses"));
+        }
+    }
+    for order in orders.values() {
+        let n = per_order.get(&order.id).copied().unwrap_or(0);
+        if order.license_count != n {
+            mismatches
+                .push(format!("order {}: license_count {} but {n} licenses", order.store_id, order.license_count));
+        }
+    }
+    let customers = scan::<Customer>(t).await;
+    let jobs = scan::<shared::imports::ImportJob>(t).await.len() as i64;
+    let entities = [
+        ("orders", store.entity_count::<Order>().await, orders.len() as i64),
+        ("customers", store.entity_count::<Customer>().await, customers.len() as i64),
+        ("import jobs", store.entity_count::<shared::imports::ImportJob>().await, jobs),
+    ];
+    for (kind, counted, n) in entities {
+        let counted = counted.expect("an entity counter");
+        if counted != n {
+            mismatches.push(format!("{kind}: counter {counted} but {n}"));
+        }
+    }
+    for customer in customers {
+        let n = per_customer.get(&customer.id).copied().unwrap_or(0);
+        if customer.total_licenses != n {
+            mismatches.push(format!(
+                "customer {}: total_licenses {} but {n} licenses",
+                customer.email, customer.total_licenses
+            ));
+        }
+    }
+    mismatches
 }

@@ -57,6 +57,7 @@ pub struct Customer {
 
 impl Entity for Customer {
     const KIND: &'static str = "CUSTOMER";
+    const COUNTED: bool = true;
     const NAME: &'static str = "customer";
 
     fn id(&self) -> Id {
@@ -335,8 +336,12 @@ impl Resource for Customer {
         None
     }
 
-    /// An exact `email` filter reads one marker and one item; anything else reads the
-    /// company's customers through GSI1 (cost grows with the number of customers).
+    /// Every other list pages the company's customers through GSI1.
+    fn index(company: Id, query: &ListQuery<'_, Self, Catalog>) -> Option<(u8, String)> {
+        query.text_filter("email").is_none().then(|| (1, keys::customers_gsi1pk(company)))
+    }
+
+    /// An exact `email` filter reads one marker and one item.
     async fn load(
         store: TenantStore<'_>,
         _: &Catalog,

@@ -23,8 +23,8 @@ use crate::error::{ApiError, FieldErrors};
 use crate::http::{api_segments, created, json_object, ok, query_pairs};
 use crate::ids::{Id, IdGenerator};
 use crate::input::Input;
-use crate::listing::{page_body, FilterSpec, ListQuery, ListRules, OrderSpec, MAX_LIMIT};
-use crate::store::{from_item, keys, Entity, StoreError, TenantStore, Transaction};
+use crate::listing::{page_body, page_from_index, FilterSpec, ListQuery, ListRules, OrderSpec, MAX_LIMIT};
+use crate::store::{from_item, keys, Entity, IndexPager, StoreError, TenantStore, Transaction};
 
 pub use accounts::CustomerAccount;
 pub use custom_fields::CustomField;
@@ -154,6 +154,13 @@ pub trait Resource: Entity + Clone + 'static {
         std::future::ready(Ok(Self::in_catalog(catalog).to_vec()))
     }
 
+    /// The index partition (`GSI<n>`, `GSI<n>PK`) a list of this kind pages from, a Query page
+    /// at a time (API.md §9), when it is kept outside the catalog partition and `query` has no
+    /// lookup of its own; `None`: the list is `load`ed whole.
+    fn index(_company: Id, _query: &ListQuery<'_, Self, Catalog>) -> Option<(u8, String)> {
+        None
+    }
+
     fn find(
         _store: TenantStore<'_>,
         catalog: &Catalog,
@@ -243,6 +250,19 @@ async fn list<R: Resource>(
     let mut pairs = query_pairs(req);
     let by_json = json_order::<R>(&mut pairs, catalog);
     let query = ListQuery::parse(&pairs, R::FILTERS, R::ORDERS, ListRules::of(req, MAX_LIMIT))?;
+    if let (Some((index, pk)), None) = (R::index(store.company(), &query), &by_json) {
+        // Not in the catalog: paged, counted by the kind's counter when nothing filters.
+        let forward = !query.index_order().unwrap_or(false);
+        let mut pager = IndexPager::new(index, pk, forward);
+        let count = match query.filters.is_empty() && R::COUNTED {
+            true => Some(store.entity_count::<R>().await?.max(0) as usize),
+            false => None,
+        };
+        let in_scope = |item: &R| item.product().is_none_or(|p| principal.can_access(p));
+        let (count, page) = page_from_index(store, &query, catalog, count, &mut pager, in_scope).await?;
+        let results = page.iter().map(|item| item.render(catalog)).collect();
+        return Ok(ok(&page_body(req, count, query.limit, query.offset, results)));
+    }
     let mut items = R::load(store, catalog, &query).await?;
     items.retain(|item| item.product().is_none_or(|p| principal.can_access(p)));
     let Some((field, descending)) = by_json else {

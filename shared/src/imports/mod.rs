@@ -100,6 +100,7 @@ pub struct ImportJob {
 
 impl Entity for ImportJob {
     const KIND: &'static str = "IMPORT";
+    const COUNTED: bool = true;
     const NAME: &'static str = "import job";
 
     fn id(&self) -> Id {

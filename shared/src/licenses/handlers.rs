@@ -6,14 +6,15 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value};
 
-use super::list::{canonical_pairs, parse_query, plan, read_first, read_path, streamable, LicenseCtx};
+use super::list::page::list;
+use super::list::{canonical_pairs, parse_query};
 use super::{License, LicenseFeature, RenderCtx};
 use crate::app::{respond, route, App};
 use crate::auth::Principal;
 use crate::catalog::templates::MAX_FEATURES;
 use crate::catalog::{Catalog, Customer};
 use crate::error::{ApiError, FieldErrors};
-use crate::ids::{id_time, Id, IdGenerator};
+use crate::ids::{Id, IdGenerator};
 use crate::input::Input;
 use crate::license_props::{self, FEATURE_OVERRIDES};
 use crate::listing::{page_body, ListRules, LICENSES_MAX_LIMIT};
@@ -71,43 +72,14 @@ pub async fn list_licenses_handler(app: &App, req: Request) -> Response<Body> {
         let pairs = canonical_pairs(crate::http::query_pairs(&req));
         let query = parse_query(&pairs, ListRules::of(&req, LICENSES_MAX_LIMIT))?;
         let catalog = Catalog::load(store).await?;
-        if let Some(descending) = streamable(&query, principal) {
-            // The plain listing: the count from the counter, the page straight from the index.
-            let count = store.license_count().await?.max(0) as usize;
-            let wanted = query.offset + query.limit;
-            let first =
-                read_first(store, id_time(principal.company), crate::timefmt::now(), descending, wanted).await?;
-            let page: Vec<&License> = first.iter().skip(query.offset).collect();
-            let customers = customers_of(store, page.iter().filter_map(|l| l.customer)).await?;
-            let render = RenderCtx { company: principal.company, catalog: &catalog, customers: &customers };
-            let results = page.into_iter().map(|l| l.render(&render)).collect();
-            return Ok(crate::http::ok(&page_body(&req, count, query.limit, query.offset, results)));
-        }
-        let path = plan(&query, principal, &catalog, crate::timefmt::now());
-        let mut licenses = read_path(store, &path).await?;
-        licenses.retain(|l| principal.can_access(l.product));
-
-        // Orders: for staged licenses (visibility) and for the order-account filters.
-        let mut ctx =
-            LicenseCtx { company: principal.company, catalog, customers: HashMap::new(), orders: HashMap::new() };
-        let needs_orders = query.uses("order__customer_account");
-        let order_ids: Vec<Id> =
-            licenses.iter().filter(|l| needs_orders || l.attempt.is_some()).map(|l| l.order).collect();
-        if !order_ids.is_empty() {
-            ctx.orders = store.get_many::<Order>(&order_ids).await?.into_iter().map(|o| (o.id, o)).collect();
-        }
-        licenses.retain(|l| l.attempt.is_none() || ctx.orders.get(&l.order).is_some_and(|o| o.shows(l)));
-        if query.uses("customer__") {
-            ctx.customers = customers_of(store, licenses.iter().filter_map(|l| l.customer)).await?;
-        }
-
-        let (count, page) = query.apply(&licenses, &ctx);
+        let mut listed = list(store, principal, &query, catalog, crate::timefmt::now()).await?;
         let missing: Vec<Id> =
-            page.iter().filter_map(|l| l.customer).filter(|id| !ctx.customers.contains_key(id)).collect();
-        ctx.customers.extend(customers_of(store, missing.into_iter()).await?);
+            listed.page.iter().filter_map(|l| l.customer).filter(|id| !listed.ctx.customers.contains_key(id)).collect();
+        listed.ctx.customers.extend(customers_of(store, missing.into_iter()).await?);
+        let ctx = &listed.ctx;
         let render = RenderCtx { company: principal.company, catalog: &ctx.catalog, customers: &ctx.customers };
-        let results = page.into_iter().map(|l| l.render(&render)).collect();
-        Ok(crate::http::ok(&page_body(&req, count, query.limit, query.offset, results)))
+        let results = listed.page.iter().map(|l| l.render(&render)).collect();
+        Ok(crate::http::ok(&page_body(&req, listed.count, query.limit, query.offset, results)))
     })
     .await
 }

@@ -218,6 +218,10 @@ impl Entity for License {
         }
         entries
     }
+
+    fn search_attributes(&self) -> Vec<(&'static str, crate::store::condition::SearchAttribute)> {
+        list::pushdown::search_attributes(self)
+    }
 }
 
 /// What rendering a license needs besides the license.

@@ -6,7 +6,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use super::view::{order_view, OrdersCtx};
+use super::view::{order_licenses, order_view, render_visible, OrdersCtx};
 use super::write::create_order;
 use super::Order;
 use crate::app::{respond, route, App};
@@ -16,8 +16,11 @@ use crate::http::{json_object, ok, query_pairs};
 use crate::ids::Id;
 use crate::licenses::keygen::{self, generate_key};
 use crate::licenses::License;
-use crate::listing::{page_body, FieldValue, FilterSpec, ListQuery, ListRules, Lookup, OrderSpec, MAX_LIMIT};
-use crate::store::{keys, TenantStore};
+use crate::listing::{
+    page_body, page_from_index, FieldValue, FilterSpec, ListQuery, ListRules, Lookup, OrderSpec, MAX_LIMIT,
+    MAX_RESULTS_BYTES,
+};
+use crate::store::{keys, IndexPager, TenantStore};
 
 /// `POST /api/v1/orders/create_order/`.
 pub async fn create_order_handler(app: &App, req: Request) -> Response<Body> {
@@ -159,64 +162,96 @@ static ORDER_ORDERS: &[OrderSpec<Order, OrdersCtx>] = &[
     OrderSpec { name: "customer_account", key: |o, _| o.customer_account.into() },
 ];
 
-/// `GET /api/v1/orders/`: the exact `store_id`, `customer_id` and `customer_email` filters read
-/// one index entry or one customer's orders; the others read the company's orders.
+/// `GET /api/v1/orders/` (API.md §9): an exact `store_id` reads one marker and one order; an
+/// exact `customer_id` or `customer_email` pages that customer's orders (GSI2); anything else
+/// pages the company's orders (GSI1), a Query page at a time, holding only the page (or the
+/// top `offset + limit` for another `order_by`); `count` comes from the company's order counter
+/// when nothing else filters. The page's licenses are read for up to 16 orders at once, and
+/// no more orders are rendered once the results pass what one response may carry.
 pub async fn list_orders_handler(app: &App, req: Request) -> Response<Body> {
     respond(&req, async {
         let routed = route(app, &req, &["orders"], Method::GET).await?;
-        let store = app.store.tenant(routed.principal.company);
+        let principal = &routed.principal;
+        let store = app.store.tenant(principal.company);
         let pairs = query_pairs(&req);
         let query = ListQuery::parse(&pairs, ORDER_FILTERS, ORDER_ORDERS, ListRules::of(&req, MAX_LIMIT))?;
         let mut ctx = OrdersCtx { catalog: Catalog::load(store).await?, customers: HashMap::new() };
-        let mut candidates = candidate_orders(store, &query, &mut ctx).await?;
-        let mut views = Vec::with_capacity(candidates.len());
         // Scoping needs each order's products, which its items name.
-        candidates.retain(|o| o.items.iter().any(|i| routed.principal.can_access(i.product)));
-        let (count, page) = query.apply(&candidates, &ctx);
+        let in_scope = |o: &Order| o.items.iter().any(|i| principal.can_access(i.product));
+        let (count, page) = match order_path(store, &query, &mut ctx).await? {
+            OrderPath::One(order) => {
+                let candidates: Vec<Order> = order.map(|o| *o).into_iter().filter(in_scope).collect();
+                let (count, page) = query.apply(&candidates, &ctx);
+                (count, page.into_iter().cloned().collect())
+            }
+            OrderPath::Index(index, pk) => {
+                let forward = !query.index_order().unwrap_or(false);
+                let mut pager = IndexPager::new(index, pk, forward);
+                let unfiltered = principal.is_admin() && query.filters.is_empty() && index == 1;
+                let count = if unfiltered { Some(store.entity_count::<Order>().await?.max(0) as usize) } else { None };
+                page_from_index(store, &query, &ctx, count, &mut pager, in_scope).await?
+            }
+        };
         // The page's customers in one batch read; order_view finds them there.
         let wanted: Vec<Id> =
             page.iter().filter_map(|o| o.customer).filter(|id| !ctx.customers.contains_key(id)).collect();
         ctx.customers.extend(store.get_many::<Customer>(&wanted).await?.into_iter().map(|c| (c.id, c)));
-        for order in page {
-            views.push(order_view(store, order, &routed.principal, &mut ctx).await?);
+        let mut views = Vec::with_capacity(page.len());
+        let mut bytes = 0;
+        'render: for chunk in page.chunks(16) {
+            let read = futures_util::future::try_join_all(chunk.iter().map(|o| order_licenses(store, o))).await?;
+            for (order, (licenses, truncated)) in chunk.iter().zip(read) {
+                let view = render_visible(store, order, licenses, truncated, principal, &mut ctx).await?;
+                bytes += serde_json::to_string(&view).map_or(0, |t| t.len());
+                views.push(view);
+                if bytes > MAX_RESULTS_BYTES {
+                    break 'render;
+                }
+            }
         }
         Ok(ok(&page_body(&req, count, query.limit, query.offset, views)))
     })
     .await
 }
 
-async fn candidate_orders(
+/// Where the orders of a list are: one order (or none), or an index partition (`GSI<n>PK`).
+enum OrderPath {
+    One(Option<Box<Order>>),
+    Index(u8, String),
+}
+
+async fn order_path(
     store: TenantStore<'_>,
     query: &ListQuery<'_, Order, OrdersCtx>,
     ctx: &mut OrdersCtx,
-) -> Result<Vec<Order>, ApiError> {
+) -> Result<OrderPath, ApiError> {
     if let Some(store_id) = query.text_filter("store_id") {
         let claim = Order::store_id_claim(store_id);
-        return Ok(match store.unique_owner(claim.kind, &claim.scope, &claim.value).await? {
-            Some(id) => store.get::<Order>(id).await?.into_iter().collect(),
-            None => Vec::new(),
-        });
+        return Ok(OrderPath::One(match store.unique_owner(claim.kind, &claim.scope, &claim.value).await? {
+            Some(id) => store.get::<Order>(id).await?.map(Box::new),
+            None => None,
+        }));
     }
     let customer = match (query.text_filter("customer_email"), query.int_filter("customer_id")) {
         (Some(email), _) => {
             let claim = Customer::email_key(email);
             let Some(id) = store.unique_owner(claim.kind, &claim.scope, &claim.value).await? else {
-                return Ok(Vec::new());
+                return Ok(OrderPath::One(None));
             };
             Some(id)
         }
-        (None, Some(id)) => Some(id as Id),
+        (None, Some(id)) => Some(id.max(0) as Id),
         (None, None) => None,
     };
-    match customer {
+    Ok(match customer {
         Some(id) => {
             if let Some(c) = store.get::<Customer>(id).await? {
                 ctx.customers.insert(c.id, c);
             }
-            Ok(store.query_index(2, keys::customer_orders_gsi2pk(store.company(), id)).await?)
+            OrderPath::Index(2, keys::customer_orders_gsi2pk(store.company(), id))
         }
-        None => Ok(store.query_index(1, keys::orders_gsi1pk(store.company())).await?),
-    }
+        None => OrderPath::Index(1, keys::orders_gsi1pk(store.company())),
+    })
 }
 
 /// `GET /api/v1/orders/{id}/` (the order's own 64-bit id).

@@ -57,6 +57,7 @@ pub struct Order {
 
 impl Entity for Order {
     const KIND: &'static str = "ORDER";
+    const COUNTED: bool = true;
     const NAME: &'static str = "order";
 
     fn id(&self) -> Id {
@@ -96,7 +97,12 @@ impl Order {
     /// Whether a license of this order is visible: written in one transaction with it, or by
     /// an attempt this order lists as committed.
     pub fn shows(&self, license: &License) -> bool {
-        license.attempt.as_ref().is_none_or(|attempt| self.committed_attempts.contains(attempt))
+        self.shows_attempt(license.attempt.as_deref())
+    }
+
+    /// Whether a license written by `attempt` (none: with the order) is visible.
+    pub fn shows_attempt(&self, attempt: Option<&str>) -> bool {
+        attempt.is_none_or(|attempt| self.committed_attempts.iter().any(|a| a == attempt))
     }
 
     /// The order JSON of API.md §4, with the given (visible) licenses under their items.

@@ -25,7 +25,7 @@ use crate::error::ApiError;
 use crate::ids::{now_ms, IdGenerator};
 use crate::licenses::keygen::{generate_key, DEFAULT_ALPHABET, DEFAULT_LENGTH};
 use crate::licenses::{users, License};
-use crate::store::{StoreError, TenantStore, WriteCost};
+use crate::store::{LicenseTally, StoreError, TenantStore, WriteCost};
 
 const ATTEMPTS: usize = 3;
 
@@ -161,8 +161,9 @@ async fn write(
         _ => {}
     }
     let license_cost: WriteCost = licenses.iter().map(|l| store.create_cost(l)).sum::<Result<_, _>>()?;
-    // The order, and the license counter: both go with the licenses' commit.
-    let counter = WriteCost { writes: 1, bytes: 0 };
+    // The order, and the license counters: all go with the licenses' commit.
+    let tally = LicenseTally::of(licenses.iter().map(|l| (l.product, l.created_at)));
+    let counter = WriteCost { writes: tally.writes(), bytes: 0 };
     let fits_one = ctx.tx.has_room(license_cost, store.create_cost(&order)? + counter);
     // A staged write: its record before and after the commit, and its marked licenses.
     let mut staged: Option<(StagedAttempt, StagedAttempt, Vec<License>)> = None;
@@ -184,7 +185,7 @@ async fn write(
         Some(before) => ctx.tx.replace(before, &order)?,
         None => ctx.tx.create_after_lookup(&order)?,
     }
-    ctx.tx.count_licenses(license_count)?;
+    ctx.tx.count_licenses(&tally)?;
     if let Err(err) = ctx.tx.commit().await {
         if let Some((record, _, marked)) = &staged {
             staging::roll_back(store, record, marked).await;

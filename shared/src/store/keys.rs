@@ -10,7 +10,7 @@
 //! | … its invalid rows| `T#<company>#IMPORT#<id>`            | `INVALID#<row>` |                          |
 //! | … counted marker  | `T#<company>#IMPORT#<id>`            | `SEEN#<KIND>#<id>` |                       |
 //! | license user      | `T#<company>#LICENSE_USER#<id>`      | `LICENSE_USER` | `T#<company>#LICENSE_USERS` / `<id>` |
-//! | license counter   | `T#<company>#COUNTS`                 | `LICENSES#<shard>` |                       |
+//! | license counters  | `T#<company>#COUNTS`                 | `LICENSES#<shard>`, `PRODUCT#<id>#<shard>`, `MONTH#<yyyy-mm>#<shard>` | |
 //! | API key           | `APIKEY#<prefix>`                    | `APIKEY`      |                            |
 //! | staged write      | `T#<company>#ATTEMPT#<id>`           | `ATTEMPT`     | `STAGED_ATTEMPTS` / `<deadline>#<company>#<id>` |
 //! | id node counter   | `IDGEN`                              | `NODE`        |                            |
@@ -220,9 +220,37 @@ pub fn counters_pk(company: Id) -> String {
 
 pub const LICENSE_COUNTER_PREFIX: &str = "LICENSES#";
 pub const LICENSE_COUNTER_SHARDS: u64 = 16;
+pub const MONTH_COUNTER_PREFIX: &str = "MONTH#";
 
-pub fn license_counter_sk(shard: u64) -> String {
-    format!("{LICENSE_COUNTER_PREFIX}{shard:02}")
+/// The shards of one product's license counter, beside the company's.
+pub fn product_counter_prefix(product: Id) -> String {
+    format!("PRODUCT#{}#", padded(product))
+}
+
+/// The shards of one creation month's license counter.
+pub fn month_counter_prefix(year: i32, month: u8) -> String {
+    format!("{MONTH_COUNTER_PREFIX}{year:04}-{month:02}#")
+}
+
+/// The product a product counter's sort key names.
+pub fn counter_product(sk: &str) -> Option<Id> {
+    sk.strip_prefix("PRODUCT#")?.split_once('#')?.0.parse().ok()
+}
+
+/// The month a month counter's sort key names.
+pub fn counter_month(sk: &str) -> Option<(i32, u8)> {
+    let (year, rest) = sk.strip_prefix(MONTH_COUNTER_PREFIX)?.split_once('-')?;
+    let (month, _) = rest.split_once('#')?;
+    Some((year.parse().ok()?, month.parse().ok()?))
+}
+
+/// The shards of the company's counter of one kind of entity (`ORDER`, `CUSTOMER`, …).
+pub fn entity_counter_prefix(kind: &str) -> String {
+    format!("{kind}S#")
+}
+
+pub fn counter_sk(prefix: &str, shard: u64) -> String {
+    format!("{prefix}{shard:02}")
 }
 
 /// A uniqueness marker: at most one item may hold `value` for `kind` within `scope`.
@@ -281,5 +309,17 @@ mod tests {
         for bad in ["imports/12/345/", "imports/12/x/f.csv", "other/12/345/f.csv", "imports/12"] {
             assert_eq!(import_object_owner(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn counter_keys_name_their_product_or_month() {
+        let product = counter_sk(&product_counter_prefix(42), 7);
+        assert_eq!(product, "PRODUCT#0000000000000042#07");
+        assert_eq!(counter_product(&product), Some(42));
+        assert_eq!(counter_month(&product), None);
+        let month = counter_sk(&month_counter_prefix(2026, 3), 15);
+        assert_eq!(counter_month(&month), Some((2026, 3)));
+        assert_eq!(counter_product(&month), None);
+        assert_eq!(counter_month(&counter_sk(LICENSE_COUNTER_PREFIX, 0)), None);
     }
 }

@@ -2,6 +2,7 @@
 //! back, and makes every multi-item write one conditional transaction, so a uniqueness
 //! conflict or a concurrent change leaves nothing half-written.
 
+pub mod condition;
 pub mod keys;
 
 use std::collections::{HashMap, HashSet};
@@ -117,6 +118,16 @@ pub trait Entity: Serialize + DeserializeOwned + Send + Sync {
 
     /// The GSI entries of this item (none for catalog kinds).
     fn index_keys(&self, _company: Id) -> Vec<IndexKey> {
+        Vec::new()
+    }
+
+    /// Whether the company keeps a count of these entities (lists answer `count` from it): a
+    /// create adds 1 and a delete takes 1, in the same transaction.
+    const COUNTED: bool = false;
+
+    /// Attributes derived from the entity, written with it for filter expressions to read
+    /// (never read back: deserialising ignores them).
+    fn search_attributes(&self) -> Vec<(&'static str, condition::SearchAttribute)> {
         Vec::new()
     }
 }
@@ -336,12 +347,13 @@ impl Store {
     }
 
     pub async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
-        let item = self.item_of(record, keys::api_key_pk(&record.prefix), keys::API_KEY_SK.into(), &[], "API_KEY")?;
+        let item =
+            self.item_of(record, keys::api_key_pk(&record.prefix), keys::API_KEY_SK.into(), &[], &[], "API_KEY")?;
         self.transact(vec![self.put_new(item, StoreError::Conflict("API key prefix already in use.".into()))]).await
     }
 
     pub async fn put_company(&self, company: &Company) -> Result<(), StoreError> {
-        let item = self.item_of(company, keys::tenant_pk(company.id), keys::COMPANY_SK.into(), &[], "COMPANY")?;
+        let item = self.item_of(company, keys::tenant_pk(company.id), keys::COMPANY_SK.into(), &[], &[], "COMPANY")?;
         let exists = StoreError::Conflict(format!("Company {} already exists.", company.id));
         self.transact(vec![self.put_new(item, exists)]).await
     }
@@ -366,9 +378,13 @@ impl Store {
         pk: String,
         sk: String,
         indexes: &[IndexKey],
+        derived: &[(&str, AttributeValue)],
         entity: &str,
     ) -> Result<Item, StoreError> {
         let mut item: Item = serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        for (name, value) in derived {
+            item.insert(name.to_string(), value.clone());
+        }
         item.insert(keys::PK.into(), s(pk));
         item.insert(keys::SK.into(), s(sk));
         for index in indexes {
@@ -523,6 +539,66 @@ impl Store {
     }
 }
 
+/// Most items one Query evaluates (its `Limit`): DynamoDB also stops a page at 1 MB, which
+/// for licenses of a few KB comes first; the limit keeps local stand-ins page-sized too.
+pub const MAX_PAGE_ITEMS: usize = 1_000;
+
+/// A GSI partition between optional inclusive sort-key bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRange {
+    pub index: u8,
+    pub pk: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// One Query of an [`IndexRange`].
+pub struct RangePage<'q> {
+    pub range: &'q IndexRange,
+    /// Sort-key order, else descending.
+    pub forward: bool,
+    /// Items DynamoDB evaluates at most (before the filter; capped at [`MAX_PAGE_ITEMS`]).
+    pub limit: usize,
+    pub start: Option<Item>,
+    /// Evaluated by DynamoDB: only matching items cross the wire.
+    pub filter: Option<&'q condition::Condition>,
+    /// Only these attributes of each item (all when `None`).
+    pub projection: Option<&'q [&'static str]>,
+}
+
+fn counter_value(item: &Item) -> Option<i64> {
+    item.get("n").and_then(|v| v.as_n().ok())?.parse().ok()
+}
+
+/// An index partition read a page at a time in sort-key (id) order.
+pub struct IndexPager<E> {
+    index: u8,
+    pk: String,
+    forward: bool,
+    start: Option<Item>,
+    done: bool,
+    entity: std::marker::PhantomData<E>,
+}
+
+impl<E: Entity> IndexPager<E> {
+    /// `GSI<index>PK` = `pk`, in sort-key order (`forward`) or descending.
+    pub fn new(index: u8, pk: String, forward: bool) -> Self {
+        IndexPager { index, pk, forward, start: None, done: false, entity: std::marker::PhantomData }
+    }
+
+    /// The next page of at most `limit` items; `None` past the end.
+    pub async fn next_page(&mut self, store: TenantStore<'_>, limit: usize) -> Result<Option<Vec<E>>, StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        let (page, next) =
+            store.query_index_page::<E>(self.index, self.pk.clone(), self.forward, limit, self.start.take()).await?;
+        self.done = next.is_none();
+        self.start = next;
+        Ok(Some(page))
+    }
+}
+
 /// One company's view of the table.
 #[derive(Clone, Copy)]
 pub struct TenantStore<'a> {
@@ -586,12 +662,89 @@ impl<'a> TenantStore<'a> {
             .unwrap_or(0))
     }
 
-    /// The company's license count: the sum of its counter's shards (one Query of 16 small
-    /// items).
-    pub async fn license_count(&self) -> Result<i64, StoreError> {
+    /// The company's license counters, each the sum of its shards: the company's total and
+    /// each product's and creation month's (one Query of the counters' partition: 16 small
+    /// items per counter).
+    pub async fn license_counters(&self) -> Result<LicenseTally, StoreError> {
         let pk = keys::counters_pk(self.company);
-        let shards = self.store.query_prefix(None, keys::PK, pk, Some(keys::LICENSE_COUNTER_PREFIX)).await?;
-        Ok(shards.iter().filter_map(|item| item.get("n").and_then(|v| v.as_n().ok())?.parse::<i64>().ok()).sum())
+        let shards = self.store.query_prefix(None, keys::PK, pk, None).await?;
+        let mut counters = LicenseTally::default();
+        for item in &shards {
+            let (Some(sk), Some(n)) = (item.get(keys::SK).and_then(|v| v.as_s().ok()), counter_value(item)) else {
+                continue;
+            };
+            if sk.starts_with(keys::LICENSE_COUNTER_PREFIX) {
+                counters.total += n;
+            } else if let Some(product) = keys::counter_product(sk) {
+                *counters.products.entry(product).or_default() += n;
+            } else if let Some(month) = keys::counter_month(sk) {
+                *counters.months.entry(month).or_default() += n;
+            }
+        }
+        Ok(counters)
+    }
+
+    async fn counter_sum(&self, prefix: &str) -> Result<i64, StoreError> {
+        let pk = keys::counters_pk(self.company);
+        let shards = self.store.query_prefix(None, keys::PK, pk, Some(prefix)).await?;
+        Ok(shards.iter().filter_map(counter_value).sum())
+    }
+
+    /// One page of a GSI range (see [`RangePage`]): the raw items, for the caller to read as
+    /// a whole entity or as the projection it asked for, and where the next page starts.
+    pub async fn query_range_page(&self, page: RangePage<'_>) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let range = page.range;
+        let mut rendered = condition::Rendered::default();
+        let filter = page.filter.map(|f| rendered.render(f));
+        let mut key_condition = "#pk = :pk".to_string();
+        let mut request = self
+            .store
+            .client
+            .query()
+            .table_name(&self.store.table)
+            .index_name(keys::gsi_name(range.index))
+            .expression_attribute_names("#pk", keys::gsi_pk(range.index))
+            .expression_attribute_values(":pk", s(range.pk.clone()));
+        match (&range.from, &range.to) {
+            (Some(from), Some(to)) => {
+                key_condition.push_str(" AND #sk BETWEEN :from AND :to");
+                request = request
+                    .expression_attribute_values(":from", s(from.clone()))
+                    .expression_attribute_values(":to", s(to.clone()));
+            }
+            (Some(from), None) => {
+                key_condition.push_str(" AND #sk >= :from");
+                request = request.expression_attribute_values(":from", s(from.clone()));
+            }
+            (None, Some(to)) => {
+                key_condition.push_str(" AND #sk <= :to");
+                request = request.expression_attribute_values(":to", s(to.clone()));
+            }
+            (None, None) => {}
+        }
+        if range.from.is_some() || range.to.is_some() {
+            request = request.expression_attribute_names("#sk", keys::gsi_sk(range.index));
+        }
+        if let Some(attributes) = page.projection {
+            let names: Vec<String> = attributes.iter().map(|a| rendered.name(a)).collect();
+            request = request.projection_expression(names.join(", "));
+        }
+        let mut request = request
+            .key_condition_expression(key_condition)
+            .set_filter_expression(filter)
+            .scan_index_forward(page.forward)
+            .limit(page.limit.clamp(1, MAX_PAGE_ITEMS) as i32)
+            .set_exclusive_start_key(page.start);
+        for (placeholder, name) in rendered.names {
+            request = request.expression_attribute_names(placeholder, name);
+        }
+        for (placeholder, value) in rendered.values {
+            request = request.expression_attribute_values(placeholder, value);
+        }
+        let out = request.send().await.map_err(aws)?;
+        let items = out.items.unwrap_or_default();
+        self.store.count_read(items.len());
+        Ok((items, out.last_evaluated_key))
     }
 
     /// One page of up to `limit` items of `GSI<index>PK` = `pk` in sort-key order (descending
@@ -840,7 +993,7 @@ impl<'a> TenantStore<'a> {
 
     /// A transaction over this company's items.
     pub fn transaction(&self) -> Transaction<'a> {
-        Transaction { tenant: *self, writes: Vec::new() }
+        Transaction { tenant: *self, writes: Vec::new(), counters: Default::default() }
     }
 
     /// The step that moves the company's `catalog_version` on (see `company_partition`).
@@ -863,7 +1016,14 @@ impl<'a> TenantStore<'a> {
     pub fn create_cost<E: Entity>(&self, entity: &E) -> Result<WriteCost, StoreError> {
         let claims = entity.unique_keys().len();
         let bytes = item_size(&self.entity_item(entity)?);
-        Ok(WriteCost { writes: 1 + claims, bytes: bytes + claims * MARKER_BYTES })
+        let counter = usize::from(E::COUNTED);
+        Ok(WriteCost { writes: 1 + claims + counter, bytes: bytes + claims * MARKER_BYTES })
+    }
+
+    /// How many entities of a counted kind the company has (see `Entity::COUNTED`): the sum of
+    /// the counter's shards.
+    pub async fn entity_count<E: Entity>(&self) -> Result<i64, StoreError> {
+        self.counter_sum(&keys::entity_counter_prefix(E::KIND)).await
     }
 
     fn unique_pk(&self, key: &UniqueKey) -> String {
@@ -872,7 +1032,10 @@ impl<'a> TenantStore<'a> {
 
     fn entity_item<E: Entity>(&self, entity: &E) -> Result<Item, StoreError> {
         let (pk, sk) = E::primary_key(self.company, entity.id());
-        self.store.item_of(entity, pk, sk, &entity.index_keys(self.company), E::KIND)
+        let derived = entity.search_attributes();
+        let derived: Vec<(&str, AttributeValue)> =
+            derived.iter().filter_map(|(name, value)| Some((*name, value.value()?))).collect();
+        self.store.item_of(entity, pk, sk, &entity.index_keys(self.company), &derived, E::KIND)
     }
 }
 
@@ -917,6 +1080,9 @@ const MARKER_BYTES: usize = 1_024;
 pub struct Transaction<'a> {
     tenant: TenantStore<'a>,
     writes: Vec<Write>,
+    /// What this transaction adds to each counter (by its sort-key prefix), written as one
+    /// step per counter at commit: a transaction may touch an item only once.
+    counters: std::collections::BTreeMap<String, i64>,
 }
 
 impl Transaction<'_> {
@@ -952,6 +1118,9 @@ impl Transaction<'_> {
         let item = self.tenant.entity_item(entity)?;
         let exists = StoreError::Conflict(format!("{} {} already exists.", E::NAME, entity.id()));
         self.writes.push(self.tenant.store.put_new(item, exists));
+        if E::COUNTED {
+            self.count(keys::entity_counter_prefix(E::KIND), 1);
+        }
         for key in entity.unique_keys() {
             self.claim::<E>(&key, entity.id(), stale_on_conflict, staged)?;
         }
@@ -967,7 +1136,7 @@ impl Transaction<'_> {
         record: &T,
         kind: &str,
     ) -> Result<(), StoreError> {
-        let item = self.tenant.store.item_of(record, pk, sk, &[], kind)?;
+        let item = self.tenant.store.item_of(record, pk, sk, &[], &[], kind)?;
         let exists = StoreError::Stale(format!("This {} was already written.", kind.to_lowercase()));
         self.writes.push(self.tenant.store.put_new(item, exists));
         Ok(())
@@ -1016,26 +1185,38 @@ impl Transaction<'_> {
         Ok(())
     }
 
-    /// Adds `n` (licenses made visible by this transaction) to the company's license counter,
-    /// on one shard chosen at random.
-    pub fn count_licenses(&mut self, n: i64) -> Result<(), StoreError> {
+    /// Adds a tally of licenses made visible (or removed) by this transaction to the license
+    /// counters: the company's, and each product's and creation month's it names (each one
+    /// write at commit, on one of its shards chosen at random; see [`LicenseTally`]).
+    pub fn count_licenses(&mut self, tally: &LicenseTally) -> Result<(), StoreError> {
+        self.count(keys::LICENSE_COUNTER_PREFIX.to_string(), tally.total);
+        for (product, n) in &tally.products {
+            self.count(keys::product_counter_prefix(*product), *n);
+        }
+        for ((year, month), n) in &tally.months {
+            self.count(keys::month_counter_prefix(*year, *month), *n);
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, prefix: String, n: i64) {
+        *self.counters.entry(prefix).or_default() += n;
+    }
+
+    /// The step adding `n` to one shard of the counter `prefix`, unconditionally.
+    fn counter_write(&self, prefix: &str, n: i64) -> Result<Write, StoreError> {
         let shard = rand::random_range(0..keys::LICENSE_COUNTER_SHARDS);
         let update = Update::builder()
             .table_name(self.tenant.store.table())
             .key(keys::PK, s(keys::counters_pk(self.tenant.company)))
-            .key(keys::SK, s(keys::license_counter_sk(shard)))
+            .key(keys::SK, s(keys::counter_sk(prefix, shard)))
             .update_expression("ADD #n :n")
             .expression_attribute_names("#n", "n")
             .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let never = StoreError::Corrupt("an unconditional counter update failed its condition".into());
-        self.writes.push(Write {
-            item: TransactWriteItem::builder().update(update).build(),
-            conflict: never,
-            bytes: 0,
-        });
-        Ok(())
+        Ok(Write { item: TransactWriteItem::builder().update(update).build(), conflict: never, bytes: 0 })
     }
 
     /// Adds `n` to the number `attribute` of the entity `id` and moves its `updated_at` to
@@ -1085,6 +1266,9 @@ impl Transaction<'_> {
             conflict: changed,
             bytes: 0,
         });
+        if E::COUNTED {
+            self.count(keys::entity_counter_prefix(E::KIND), -1);
+        }
         Ok(())
     }
 
@@ -1100,8 +1284,14 @@ impl Transaction<'_> {
             attempt: staged.map(|(attempt, _)| attempt.to_string()),
             expires_at: staged.map(|(_, expires_at)| expires_at),
         };
-        let item =
-            self.tenant.store.item_of(&marker, self.tenant.unique_pk(key), keys::UNIQUE_SK.into(), &[], "UNIQUE")?;
+        let item = self.tenant.store.item_of(
+            &marker,
+            self.tenant.unique_pk(key),
+            keys::UNIQUE_SK.into(),
+            &[],
+            &[],
+            "UNIQUE",
+        )?;
         let message = format!("A {} with this {} (\"{}\") already exists.", E::NAME, key.field, key.value);
         let conflict = if stale_on_conflict { StoreError::Stale(message) } else { StoreError::Conflict(message) };
         self.writes.push(self.tenant.store.put_new(item, conflict));
@@ -1110,7 +1300,7 @@ impl Transaction<'_> {
 
     /// How many writes the transaction holds (DynamoDB takes at most `MAX_TRANSACTION`).
     pub fn len(&self) -> usize {
-        self.writes.len()
+        self.writes.len() + self.counters.values().filter(|n| **n != 0).count()
     }
 
     /// The bytes of the items it puts (DynamoDB takes at most `MAX_TRANSACTION_BYTES`).
@@ -1127,12 +1317,18 @@ impl Transaction<'_> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+        self.len() == 0
     }
 
     /// Commits all writes or none. A transaction over DynamoDB's limits is `TooLarge` before
     /// anything is sent (callers that can split their writes check `has_room` first).
     pub async fn commit(mut self) -> Result<(), StoreError> {
+        for (prefix, n) in std::mem::take(&mut self.counters) {
+            if n != 0 {
+                let write = self.counter_write(&prefix, n)?;
+                self.writes.push(write);
+            }
+        }
         if self.writes.is_empty() {
             return Ok(());
         }
@@ -1163,6 +1359,49 @@ struct UniqueMarker {
     /// DynamoDB's TTL (epoch seconds) on a staged claim: the backstop if no sweeper settles it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
+}
+
+/// What a write adds to the license counters (API.md §9 counts): the company's total, and
+/// per product and per creation month (`(year, month)`). A write adds its tally in the same
+/// transaction as its licenses, so the counters move exactly when the licenses become visible.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LicenseTally {
+    pub total: i64,
+    pub products: std::collections::BTreeMap<Id, i64>,
+    pub months: std::collections::BTreeMap<(i32, u8), i64>,
+}
+
+impl LicenseTally {
+    /// Counts `n` licenses of `product` created at `created`.
+    pub fn add(&mut self, product: Id, created: OffsetDateTime, n: i64) {
+        self.total += n;
+        *self.products.entry(product).or_default() += n;
+        *self.months.entry((created.year(), created.month() as u8)).or_default() += n;
+    }
+
+    /// The tally of `licenses` (product and creation time of each).
+    pub fn of(licenses: impl IntoIterator<Item = (Id, OffsetDateTime)>) -> Self {
+        let mut tally = LicenseTally::default();
+        for (product, created) in licenses {
+            tally.add(product, created, 1);
+        }
+        tally
+    }
+
+    /// The transaction writes adding it takes.
+    pub fn writes(&self) -> usize {
+        1 + self.products.len() + self.months.len()
+    }
+
+    pub fn merge(&mut self, other: &LicenseTally) {
+        self.total += other.total;
+        for (product, n) in &other.products {
+            *self.products.entry(*product).or_default() += n;
+        }
+        for (month, n) in &other.months {
+            *self.months.entry(*month).or_default() += n;
+        }
+    }
 }
 
 /// Who holds a unique value: its owner, and the staged write it belongs to if not settled.

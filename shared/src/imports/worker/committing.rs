@@ -7,7 +7,7 @@ use super::{Batch, Known, Prepared, Run, WorkerError};
 use crate::imports::rows::RawRow;
 use crate::imports::{Counted, ImportJob, InvalidPage, JobStatus};
 use crate::orders::Order;
-use crate::store::{keys, later_than, StoreError};
+use crate::store::{keys, later_than, LicenseTally, StoreError};
 
 /// Rows looked up together (one set of batched reads).
 const WINDOW_ROWS: usize = 500;
@@ -120,7 +120,7 @@ impl<'a> Run<'a> {
             tx.create(license)?;
         }
         if !batch.licenses.is_empty() {
-            tx.count_licenses(batch.licenses.len() as i64)?;
+            tx.count_licenses(&LicenseTally::of(batch.licenses.iter().map(|l| (l.product, l.created_at))))?;
         }
         let pk = keys::import_pk(company, self.job.id);
         for marker in &batch.counted {

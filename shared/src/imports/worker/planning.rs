@@ -17,8 +17,10 @@ use crate::orders::write::materialize;
 use crate::orders::{Order, OrderItem};
 use crate::store::{keys, later_than, Entity, MAX_TRANSACTION};
 
-/// The job, the batch's page of invalid rows, and the license counter.
-const BATCH_WRITES: usize = 3;
+/// The job, the batch's page of invalid rows, the company's license counter and its creation
+/// months' (two, should a batch straddle a month's end), and its customer and order counters.
+/// Each product's counter is counted with the batch's first row of that product.
+const BATCH_WRITES: usize = 7;
 /// Invalid rows are stored with their batch, in one item (≤ 400 KB): a batch ends when its
 /// invalid rows reach this size.
 const INVALID_PAGE_BYTES: usize = 200 << 10;
@@ -211,7 +213,10 @@ impl<'a> Run<'a> {
                 .and_then(|e| known.customer_ids.get(e).or_else(|| new_customers.get(e)).copied());
             let order_id =
                 plan.and_then(|p| known.order_ids.get(&p.store_id).or_else(|| new_orders.get(&p.store_id)).copied());
-            let writes = plan.map_or(0, |p| batch.row_writes(p.email.is_some(), customer_id, order_id));
+            let writes = plan.map_or(0, |p| {
+                let new_product = !batch.licenses.iter().any(|l| l.product == p.product);
+                batch.row_writes(p.email.is_some(), customer_id, order_id) + usize::from(new_product)
+            });
             let full =
                 batch.writes + writes + BATCH_WRITES > MAX_TRANSACTION || batch.invalid_bytes >= INVALID_PAGE_BYTES;
             if batch.rows > 0 && (full || batch.rows >= max_rows) {
@@ -360,7 +365,8 @@ impl<'a> Run<'a> {
                 batch.put_order(known, order);
             }
             new_keys.insert(key);
-            batch.writes += 1 + license.unique_keys().len();
+            let new_product = !batch.licenses.iter().any(|l| l.product == license.product);
+            batch.writes += 1 + license.unique_keys().len() + usize::from(new_product);
             batch.licenses.push(license);
             batch.counts.created_licenses_count += 1;
         }

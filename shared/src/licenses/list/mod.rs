@@ -15,6 +15,10 @@
 //! Every other filter is evaluated in memory over what the path read, so its cost is that of
 //! the path. The first five cost the same whatever the tenant's size.
 
+pub mod page;
+pub mod pushdown;
+pub mod read;
+
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -28,7 +32,6 @@ use crate::ids::{id_time, Id};
 use crate::input::parse_bool;
 use crate::listing::{FieldValue, FilterSpec, ListQuery, ListRules, Lookup, OrderSpec};
 use crate::orders::Order;
-use crate::store::{keys, TenantStore};
 
 /// What the filters read besides the license.
 pub struct LicenseCtx {
@@ -375,7 +378,11 @@ pub fn plan(
         query.texts_filter("product__short_code__in").map(by_code)
     };
     if let Some(products) = products {
-        return AccessPath::Products(products.into_iter().filter(|p| principal.can_access(*p)).collect());
+        // Each product once: a code given twice must not read (and list) its licenses twice.
+        let mut seen = std::collections::HashSet::new();
+        return AccessPath::Products(
+            products.into_iter().filter(|p| principal.can_access(*p) && seen.insert(*p)).collect(),
+        );
     }
     let (from, to) = query.time_bounds("created_at");
     if from.is_some() || to.is_some() {
@@ -391,7 +398,7 @@ pub fn plan(
 }
 
 /// The first day of every month from `from` to `to`, inclusive.
-fn months(from: OffsetDateTime, to: OffsetDateTime) -> Vec<OffsetDateTime> {
+pub(super) fn months(from: OffsetDateTime, to: OffsetDateTime) -> Vec<OffsetDateTime> {
     let mut months = Vec::new();
     let mut month = from.replace_day(1).unwrap_or(from).replace_time(time::Time::MIDNIGHT);
     while month <= to {
@@ -405,123 +412,6 @@ fn months(from: OffsetDateTime, to: OffsetDateTime) -> Vec<OffsetDateTime> {
         month = next;
     }
     months
-}
-
-/// Whether a query is the plain listing (an admin, no filter, id order either way) that pages
-/// straight from the creation-month index with its count from the counter; `Some(descending)`.
-pub fn streamable(query: &ListQuery<'_, License, LicenseCtx>, principal: &Principal) -> Option<bool> {
-    if !principal.is_admin() || !query.filters.is_empty() {
-        return None;
-    }
-    match query.ordering() {
-        None => Some(false),
-        Some(("id" | "created_at", descending)) => Some(descending),
-        Some(_) => None,
-    }
-}
-
-/// The first `wanted` visible licenses of the company in id order (descending if asked),
-/// read from the creation-month shards a page at a time, oldest (or newest) month first, and
-/// no further (API.md §9: the cost of a page is the page, plus the offset).
-pub async fn read_first(
-    store: TenantStore<'_>,
-    company_created: OffsetDateTime,
-    now: OffsetDateTime,
-    descending: bool,
-    wanted: usize,
-) -> Result<Vec<License>, ApiError> {
-    let mut shards = months(company_created, now);
-    if descending {
-        shards.reverse();
-    }
-    let mut found: Vec<License> = Vec::with_capacity(wanted);
-    let mut orders: HashMap<Id, Option<Order>> = HashMap::new();
-    for month in shards {
-        let mut start = None;
-        loop {
-            let pk = keys::licenses_by_month(store.company(), month);
-            let (page, next) = store
-                .query_index_page::<License>(keys::LICENSES_BY_MONTH, pk, !descending, wanted - found.len(), start)
-                .await?;
-            for license in page {
-                // A license of a staged write shows once its order lists the write.
-                let visible = match &license.attempt {
-                    None => true,
-                    Some(_) => {
-                        if let std::collections::hash_map::Entry::Vacant(slot) = orders.entry(license.order) {
-                            slot.insert(store.get::<Order>(license.order).await?);
-                        }
-                        orders[&license.order].as_ref().is_some_and(|o| o.shows(&license))
-                    }
-                };
-                if visible {
-                    found.push(license);
-                    if found.len() == wanted {
-                        return Ok(found);
-                    }
-                }
-            }
-            start = next;
-            if start.is_none() {
-                break;
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// Reads the candidates of an access path, in id order.
-pub async fn read_path(store: TenantStore<'_>, path: &AccessPath) -> Result<Vec<License>, ApiError> {
-    let company = store.company();
-    let mut licenses: Vec<License> = match path {
-        AccessPath::Ids(ids) => store.get_many(ids).await?,
-        AccessPath::Key(key) => store.query_index(keys::LICENSES_BY_KEY, keys::licenses_by_key(company, key)).await?,
-        AccessPath::StoreId(store_id) => {
-            let claim = Order::store_id_claim(store_id);
-            match store.unique_owner(claim.kind, &claim.scope, &claim.value).await? {
-                Some(order) => {
-                    store.query_index(keys::LICENSES_BY_ORDER, keys::licenses_by_order(company, order)).await?
-                }
-                None => Vec::new(),
-            }
-        }
-        AccessPath::Customer(id) => {
-            store.query_index(keys::LICENSES_BY_CUSTOMER, keys::licenses_by_customer(company, *id)).await?
-        }
-        AccessPath::CustomerEmail(email) => {
-            let claim = Customer::email_key(email);
-            match store.unique_owner(claim.kind, &claim.scope, &claim.value).await? {
-                Some(id) => {
-                    store.query_index(keys::LICENSES_BY_CUSTOMER, keys::licenses_by_customer(company, id)).await?
-                }
-                None => Vec::new(),
-            }
-        }
-        AccessPath::Products(products) => {
-            let mut all = Vec::new();
-            for product in products {
-                all.extend(
-                    store
-                        .query_index::<License>(keys::LICENSES_BY_PRODUCT, keys::licenses_by_product(company, *product))
-                        .await?,
-                );
-            }
-            all
-        }
-        AccessPath::Months(from, to) => {
-            let mut all = Vec::new();
-            for month in months(*from, *to) {
-                all.extend(
-                    store
-                        .query_index::<License>(keys::LICENSES_BY_MONTH, keys::licenses_by_month(company, month))
-                        .await?,
-                );
-            }
-            all
-        }
-    };
-    licenses.sort_by_key(|l| l.id);
-    Ok(licenses)
 }
 
 #[cfg(test)]
@@ -573,6 +463,7 @@ mod tests {
             ("customer_email=a@b.c&product_id=7", AccessPath::CustomerEmail("a@b.c".into())),
             ("product_short_code=app&enabled=true", AccessPath::Products(vec![7])),
             ("product__short_code__in=cli,app,nope", AccessPath::Products(vec![8, 7])),
+            ("product__short_code__in=app,cli,app", AccessPath::Products(vec![7, 8])),
             (
                 "created_at__gte=2026-02-01T00:00:00Z&note__icontains=x",
                 AccessPath::Months(datetime!(2026-02-01 0:00 UTC), now),
