@@ -29,6 +29,9 @@ pub struct Principal {
     pub company: Id,
     /// `None` for an admin.
     pub products: Option<HashSet<Id>>,
+    /// The prefix of the key that authenticated (a history entry's `manager`), or what
+    /// acted for a manager (`import` for the import worker).
+    pub key_prefix: String,
 }
 
 impl Principal {
@@ -89,7 +92,11 @@ impl Authenticator {
         if record.revoked || !constant_time_eq(sha256_hex(secret).as_bytes(), record.secret_sha256.as_bytes()) {
             return Err(ApiError::InvalidApiKey);
         }
-        Ok(Principal { company: record.company, products: record.products.map(|p| p.into_iter().collect()) })
+        Ok(Principal {
+            company: record.company,
+            products: record.products.map(|p| p.into_iter().collect()),
+            key_prefix: record.prefix,
+        })
     }
 
     fn cached(&self, prefix: &str) -> Option<Option<ApiKeyRecord>> {
@@ -154,8 +161,8 @@ mod tests {
 
     #[test]
     fn scoping() {
-        let admin = Principal { company: 1, products: None };
-        let scoped = Principal { company: 1, products: Some([5].into_iter().collect()) };
+        let admin = Principal { company: 1, products: None, key_prefix: "a".into() };
+        let scoped = Principal { company: 1, products: Some([5].into_iter().collect()), key_prefix: "s".into() };
         assert!(admin.is_admin() && admin.can_access(99));
         assert!(!scoped.is_admin() && scoped.can_access(5) && !scoped.can_access(6));
     }

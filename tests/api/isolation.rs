@@ -3,6 +3,7 @@
 //! B's codes mean nothing in A's writes.
 
 use integration_tests::{ids, Tenant};
+use lambda_http::http::Method;
 use serde_json::json;
 
 /// Company B with one object of every kind; the paths of those objects.
@@ -65,8 +66,18 @@ async fn no_endpoint_shows_or_changes_another_company_s_objects() {
     let update =
         a.post(&format!("/api/v1/licenses/{license}/update_features/"), &json!({"product_features": []})).await;
     assert_eq!(update.0, 404, "update_features on B's license");
+    // The lifecycle of B's license (API.md §8): every call is a 404 and changes nothing.
+    let path = format!("/api/v1/licenses/{license}/");
+    assert_eq!(a.patch(&path, &json!({"note": "taken over"})).await.0, 404, "PATCH {path}");
+    for action in ["disable", "enable", "reset"] {
+        assert_eq!(a.post(&format!("{path}{action}/"), &json!({})).await.0, 404, "{action} on B's license");
+    }
+    assert_eq!(a.call_as(Some(&a.key), Method::DELETE, &path, None).await.0, 404, "DELETE {path}");
+    let (_, history) = a.get(&format!("/api/v1/license-histories/?license={license}")).await;
+    assert_eq!(history["count"], 0, "B's history is not A's");
     let unchanged = b.get(&format!("/api/v1/licenses/{license}/")).await.1;
     assert_eq!(unchanged["license_key"], "B-KEY-1");
+    assert_eq!((unchanged["note"].clone(), unchanged["enabled"].clone()), (json!(null), json!(true)));
 
     // B's codes, keys, emails and store ids mean nothing to A.
     for query in [

@@ -321,4 +321,13 @@ async fn counters_stay_exact_under_a_concurrent_order_and_import() {
     assert_eq!(all["count"], 324);
     let (_, app) = t.get("/api/v1/licenses/?product__short_code=app&limit=1").await;
     assert_eq!(app["count"], 162, "the product counter");
+    // The other lists page their index and count from the entity counters.
+    for (path, n) in [("orders", 3), ("customers", 5), ("licenses-import-results", 1)] {
+        let (_, first) = t.get(&format!("/api/v1/{path}/?limit=2")).await;
+        assert_eq!(first["count"], n, "{path}");
+        let (_, last) = t.get(&format!("/api/v1/{path}/?limit=2&offset={}&order_by=-id", n - 1)).await;
+        let (_, all) = t.get(&format!("/api/v1/{path}/?limit=100")).await;
+        assert_eq!(ids(&last), ids(&all)[..1].to_vec(), "{path}: the last page, descending, is the first id");
+        assert_eq!(ids(&all).len(), n as usize, "{path}");
+    }
 }

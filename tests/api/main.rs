@@ -12,6 +12,7 @@ mod id_nodes;
 mod imports;
 mod isolation;
 mod licenses;
+mod lifecycle;
 mod limits;
 mod lists;
 mod orders;

@@ -13,6 +13,7 @@ use shared::config::Config;
 use shared::ids::Id;
 use shared::imports::handlers as imports;
 use shared::licenses::handlers as licenses;
+use shared::licenses::lifecycle;
 use shared::orders::handlers as orders;
 use shared::App;
 use tokio::sync::OnceCell;
@@ -98,9 +99,18 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
             (Some("import_from_csv"), None) => Box::pin(imports::import_from_csv_handler(app, req)),
             (Some("import_from_csv"), Some(_)) => Box::pin(imports::upload_url_handler(app, req)),
             (None, _) => Box::pin(licenses::list_licenses_handler(app, req)),
-            (Some(_), None) => Box::pin(licenses::get_license_handler(app, req)),
-            (Some(_), Some(_)) => Box::pin(licenses::update_features_handler(app, req)),
+            (Some(_), None) => match *req.method() {
+                Method::PATCH => Box::pin(lifecycle::patch_license_handler(app, req)),
+                Method::DELETE => Box::pin(lifecycle::delete_license_handler(app, req)),
+                _ => Box::pin(licenses::get_license_handler(app, req)),
+            },
+            (Some(_), Some(action)) => match action.as_str() {
+                "enable" | "disable" => Box::pin(lifecycle::set_enabled_handler(app, req)),
+                "reset" => Box::pin(lifecycle::reset_handler(app, req)),
+                _ => Box::pin(licenses::update_features_handler(app, req)),
+            },
         },
+        Some("license-histories") => Box::pin(shared::licenses::history::license_histories_handler(app, req)),
         Some("licenses-import-results") => match segments.get(1) {
             None => Box::pin(imports::list_import_results_handler(app, req)),
             Some(_) => Box::pin(imports::get_import_result_handler(app, req)),

@@ -6,6 +6,8 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value};
 
+use super::history::Action;
+use super::lifecycle::change;
 use super::list::page::list;
 use super::list::{canonical_pairs, parse_query};
 use super::{License, LicenseFeature, RenderCtx};
@@ -23,7 +25,11 @@ use crate::store::TenantStore;
 
 /// The license, if it exists in this company, its order committed it, and the manager may see
 /// its product.
-async fn visible_license(store: TenantStore<'_>, principal: &Principal, id: Id) -> Result<License, ApiError> {
+pub(super) async fn visible_license(
+    store: TenantStore<'_>,
+    principal: &Principal,
+    id: Id,
+) -> Result<License, ApiError> {
     let license = store.get::<License>(id).await?.ok_or(ApiError::NotFound)?;
     if !principal.can_access(license.product) {
         return Err(ApiError::NotFound);
@@ -38,7 +44,7 @@ async fn visible_license(store: TenantStore<'_>, principal: &Principal, id: Id) 
 }
 
 /// Customers by id (those that exist).
-async fn customers_of(
+pub(super) async fn customers_of(
     store: TenantStore<'_>,
     ids: impl Iterator<Item = Id>,
 ) -> Result<HashMap<Id, Customer>, ApiError> {
@@ -46,7 +52,7 @@ async fn customers_of(
     Ok(store.get_many::<Customer>(&ids).await?.into_iter().map(|c| (c.id, c)).collect())
 }
 
-async fn render_one(store: TenantStore<'_>, license: &License) -> Result<Value, ApiError> {
+pub(super) async fn render_one(store: TenantStore<'_>, license: &License) -> Result<Value, ApiError> {
     let catalog = Catalog::load(store).await?;
     let customers = customers_of(store, license.customer.into_iter()).await?;
     Ok(license.render(&RenderCtx { company: store.company(), catalog: &catalog, customers: &customers }))
@@ -89,20 +95,13 @@ pub async fn list_licenses_handler(app: &App, req: Request) -> Response<Body> {
 pub async fn update_features_handler(app: &App, req: Request) -> Response<Body> {
     respond(&req, async {
         let routed = route(app, &req, &["licenses", "{id}", "update_features"], Method::POST).await?;
-        let store = app.store.tenant(routed.principal.company);
-        let license = visible_license(store, &routed.principal, routed.id.ok_or(ApiError::NotFound)?).await?;
         let body = crate::http::json_object(&req)?;
-        let catalog = Catalog::load(store).await?;
         let ids = app.ids().await?;
-        let mut updated = license.clone();
-        updated.features = replace_features(&body, &license, &catalog, ids)?;
-        updated.updated_at = crate::timefmt::now();
-        let mut tx = store.transaction();
-        tx.replace(&license, &updated)?;
-        tx.commit().await?;
-        let customers = customers_of(store, updated.customer.into_iter()).await?;
-        let render = RenderCtx { company: store.company(), catalog: &catalog, customers: &customers };
-        Ok(crate::http::ok(&updated.render(&render)))
+        let after = change(app, &routed, Action::FeaturesUpdated, |license, catalog| {
+            Ok(License { features: replace_features(&body, license, catalog, ids)?, ..license.clone() })
+        })
+        .await?;
+        Ok(crate::http::ok(&after))
     })
     .await
 }

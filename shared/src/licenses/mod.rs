@@ -2,7 +2,9 @@
 //! users, so a license is one read) and the license JSON of API.md §3 (seed 002).
 
 pub mod handlers;
+pub mod history;
 pub mod keygen;
+pub mod lifecycle;
 pub mod list;
 pub mod users;
 

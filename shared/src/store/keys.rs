@@ -10,6 +10,7 @@
 //! | … its invalid rows| `T#<company>#IMPORT#<id>`            | `INVALID#<row>` |                          |
 //! | … counted marker  | `T#<company>#IMPORT#<id>`            | `SEEN#<KIND>#<id>` |                       |
 //! | license user      | `T#<company>#LICENSE_USER#<id>`      | `LICENSE_USER` | `T#<company>#LICENSE_USERS` / `<id>` |
+//! | history entry     | `T#<company>#HISTORY#<id>`           | `HISTORY`     | `T#<company>#LH#<license>` / `<id>`; GSI2 `T#<company>#HISTORIES` / `<id>` |
 //! | license counters  | `T#<company>#COUNTS`                 | `LICENSES#<shard>`, `PRODUCT#<id>#<shard>`, `MONTH#<yyyy-mm>#<shard>` | |
 //! | API key           | `APIKEY#<prefix>`                    | `APIKEY`      |                            |
 //! | staged write      | `T#<company>#ATTEMPT#<id>`           | `ATTEMPT`     | `STAGED_ATTEMPTS` / `<deadline>#<company>#<id>` |
@@ -251,6 +252,22 @@ pub fn entity_counter_prefix(kind: &str) -> String {
 
 pub fn counter_sk(prefix: &str, shard: u64) -> String {
     format!("{prefix}{shard:02}")
+}
+
+/// A license history entry (API.md §8.4): an item of its own, listed by license (GSI1) and
+/// across the company (GSI2), both by id (newest first when read backwards).
+pub fn license_history_pk(company: Id, id: Id) -> String {
+    format!("T#{company}#HISTORY#{}", padded(id))
+}
+
+pub const LICENSE_HISTORY_SK: &str = "HISTORY";
+
+pub fn license_history_gsi1pk(company: Id, license: Id) -> String {
+    format!("T#{company}#LH#{}", padded(license))
+}
+
+pub fn histories_gsi2pk(company: Id) -> String {
+    format!("T#{company}#HISTORIES")
 }
 
 /// A uniqueness marker: at most one item may hold `value` for `kind` within `scope`.

@@ -1162,10 +1162,26 @@ impl Transaction<'_> {
             conflict: changed.clone(),
             bytes,
         });
-        let (old_keys, new_keys) = (old.unique_keys(), new.unique_keys());
-        for key in old_keys.iter().filter(|k| !new_keys.contains(k)) {
+        let new_keys = new.unique_keys();
+        self.release_claims(old, &new_keys, &changed)?;
+        let old_keys = old.unique_keys();
+        for key in new_keys.iter().filter(|k| !old_keys.contains(k)) {
+            self.claim::<E>(key, new.id(), false, None)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the markers of `old`'s unique values but those in `kept`, each conditional on
+    /// `old` still owning it (else `changed`).
+    fn release_claims<E: Entity>(
+        &mut self,
+        old: &E,
+        kept: &[UniqueKey],
+        changed: &StoreError,
+    ) -> Result<(), StoreError> {
+        for key in old.unique_keys().iter().filter(|k| !kept.contains(k)) {
             let delete = Delete::builder()
-                .table_name(&table)
+                .table_name(self.tenant.store.table())
                 .key(keys::PK, s(self.tenant.unique_pk(key)))
                 .key(keys::SK, s(keys::UNIQUE_SK))
                 .condition_expression("#owner = :owner")
@@ -1178,9 +1194,6 @@ impl Transaction<'_> {
                 conflict: changed.clone(),
                 bytes: 0,
             });
-        }
-        for key in new_keys.iter().filter(|k| !old_keys.contains(k)) {
-            self.claim::<E>(key, new.id(), false, None)?;
         }
         Ok(())
     }
@@ -1247,8 +1260,8 @@ impl Transaction<'_> {
         Ok(())
     }
 
-    /// Deletes `entity` if nobody changed it meanwhile (else `Stale`). Its claims stay: the
-    /// only entities deleted so far (staged-write records) have none.
+    /// Deletes `entity` if nobody changed it meanwhile (else `Stale`), and the markers of its
+    /// unique values (a deleted license's key is free again).
     pub fn delete<E: Entity>(&mut self, entity: &E) -> Result<(), StoreError> {
         let changed =
             StoreError::Stale(format!("The {} was changed by another request; read it again and retry.", E::NAME));
@@ -1263,9 +1276,10 @@ impl Transaction<'_> {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.writes.push(Write {
             item: TransactWriteItem::builder().delete(delete).build(),
-            conflict: changed,
+            conflict: changed.clone(),
             bytes: 0,
         });
+        self.release_claims(entity, &[], &changed)?;
         if E::COUNTED {
             self.count(keys::entity_counter_prefix(E::KIND), -1);
         }

@@ -60,6 +60,7 @@ impl<'a> Run<'a> {
         let principal = Principal {
             company: store.company(),
             products: job.products.as_ref().map(|p| p.iter().copied().collect()),
+            key_prefix: "import".into(),
         };
         let ids = app.ids().await?;
         let catalog = Catalog::load(store).await?;

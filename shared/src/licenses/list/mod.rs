@@ -428,7 +428,11 @@ mod tests {
 
     /// An admin of a company created 2026-01-15 (its id encodes the time).
     fn admin() -> Principal {
-        Principal { company: crate::ids::first_id_at(datetime!(2026-01-15 0:00 UTC)), products: None }
+        Principal {
+            company: crate::ids::first_id_at(datetime!(2026-01-15 0:00 UTC)),
+            products: None,
+            key_prefix: "admin".into(),
+        }
     }
 
     fn catalog() -> Catalog {
@@ -482,7 +486,7 @@ mod tests {
     #[test]
     fn scoped_managers_read_their_products_only() {
         let now = datetime!(2026-03-10 0:00 UTC);
-        let scoped = Principal { company: admin().company, products: Some([8].into_iter().collect()) };
+        let scoped = Principal { products: Some([8].into_iter().collect()), ..admin() };
         assert_eq!(plan(&query("enabled=true"), &scoped, &catalog(), now), AccessPath::Products(vec![8]));
         assert_eq!(plan(&query("product_id=7"), &scoped, &catalog(), now), AccessPath::Products(vec![]));
     }

@@ -1,0 +1,210 @@
+//! License history (API.md §8.4): one entry per change of a license, written in the same
+//! transaction as the change, so it is never missing nor invented. Each entry is its own item,
+//! listed newest first by license (GSI1) or across the company (GSI2), a Query page at a time.
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+use crate::app::{respond, route, App};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::http::{ok, query_pairs};
+use crate::ids::Id;
+use crate::listing::{page_body, page_from_index, FilterSpec, ListQuery, ListRules, Lookup, OrderSpec, MAX_LIMIT};
+use crate::store::{keys, Entity, IndexKey, IndexPager, StoreError, Transaction};
+use crate::timefmt::{format_time, rfc3339};
+
+/// What happened to the license (API.md §8.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Updated,
+    FeaturesUpdated,
+    Enabled,
+    Disabled,
+    Reset,
+    Deleted,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Updated => "updated",
+            Action::FeaturesUpdated => "features_updated",
+            Action::Enabled => "enabled",
+            Action::Disabled => "disabled",
+            Action::Reset => "reset",
+            Action::Deleted => "deleted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub id: Id,
+    pub license: Id,
+    /// The license's product, for a scoped manager's view.
+    pub product: Id,
+    pub action: String,
+    /// `{"<field>": [<before>, <after>]}` of the license JSON (§3).
+    #[serde(with = "crate::catalog::json_text")]
+    pub changes: Map<String, Value>,
+    /// The key prefix of the manager who made the change.
+    pub manager: String,
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl Entity for HistoryEntry {
+    const KIND: &'static str = "LICENSE_HISTORY";
+    const NAME: &'static str = "license history entry";
+    const COUNTED: bool = true;
+
+    fn id(&self) -> Id {
+        self.id
+    }
+
+    fn updated_at(&self) -> OffsetDateTime {
+        self.created_at
+    }
+
+    fn primary_key(company: Id, id: Id) -> (String, String) {
+        (keys::license_history_pk(company, id), keys::LICENSE_HISTORY_SK.into())
+    }
+
+    fn index_keys(&self, company: Id) -> Vec<IndexKey> {
+        let sk = keys::padded(self.id);
+        vec![
+            IndexKey { index: 1, pk: keys::license_history_gsi1pk(company, self.license), sk: sk.clone() },
+            IndexKey { index: 2, pk: keys::histories_gsi2pk(company), sk },
+        ]
+    }
+}
+
+/// The top-level fields whose values differ between two renderings, as `[before, after]`.
+pub fn changes(before: &Value, after: &Value) -> Map<String, Value> {
+    let empty = Map::new();
+    let (b, a) = (before.as_object().unwrap_or(&empty), after.as_object().unwrap_or(&empty));
+    let mut changed = Map::new();
+    for (field, old) in b {
+        let new = a.get(field).unwrap_or(&Value::Null);
+        if old != new && field != "updated_at" {
+            changed.insert(field.clone(), json!([old, new]));
+        }
+    }
+    for (field, new) in a.iter().filter(|(field, _)| !b.contains_key(*field)) {
+        changed.insert(field.clone(), json!([Value::Null, new]));
+    }
+    changed
+}
+
+/// One history entry per changed license, added to the change's transaction.
+pub struct Recorder<'p> {
+    pub principal: &'p Principal,
+    pub now: OffsetDateTime,
+}
+
+impl Recorder<'_> {
+    /// Adds the entry of `action` on `license` (of `product`), from its rendering `before` to
+    /// `after`, to `tx`.
+    pub fn record(
+        &self,
+        tx: &mut Transaction<'_>,
+        id: Id,
+        (license, product): (Id, Id),
+        action: Action,
+        (before, after): (&Value, &Value),
+    ) -> Result<(), StoreError> {
+        let entry = HistoryEntry {
+            id,
+            license,
+            product,
+            action: action.as_str().into(),
+            changes: changes(before, after),
+            manager: self.principal.key_prefix.clone(),
+            created_at: self.now,
+        };
+        tx.create(&entry)
+    }
+}
+
+impl HistoryEntry {
+    pub fn render(&self) -> Value {
+        json!({
+            "id": self.id,
+            "license": self.license,
+            "action": self.action,
+            "changes": self.changes,
+            "manager": self.manager,
+            "created_at": format_time(self.created_at),
+        })
+    }
+}
+
+static FILTERS: &[FilterSpec<HistoryEntry, ()>] = &[
+    FilterSpec { param: "license", lookup: Lookup::IntExact, field: |e, _| e.license.into() },
+    FilterSpec { param: "action", lookup: Lookup::Exact, field: |e, _| e.action.as_str().into() },
+];
+
+static ORDERS: &[OrderSpec<HistoryEntry, ()>] = &[
+    OrderSpec { name: "id", key: |e, _| e.id.into() },
+    OrderSpec { name: "created_at", key: |e, _| e.created_at.into() },
+    OrderSpec { name: "action", key: |e, _| e.action.as_str().into() },
+];
+
+/// `GET /api/v1/license-histories/` (filters `license`, `action`; newest first unless
+/// `order_by` says otherwise) and `/{id}/`. A manager scoped to products sees the entries of
+/// their licenses only.
+pub async fn license_histories_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let one = crate::http::api_segments(req.uri().path()).is_some_and(|s| s.len() == 2);
+        let pattern: &[&str] = if one { &["license-histories", "{id}"] } else { &["license-histories"] };
+        let routed = route(app, &req, pattern, Method::GET).await?;
+        let principal = &routed.principal;
+        let store = app.store.tenant(principal.company);
+        if let Some(id) = routed.id {
+            let entry = store.get::<HistoryEntry>(id).await?.filter(|e| principal.can_access(e.product));
+            return Ok(ok(&entry.ok_or(ApiError::NotFound)?.render()));
+        }
+        let mut pairs = query_pairs(&req);
+        if !pairs.iter().any(|(name, value)| name == "order_by" && !value.trim().is_empty()) {
+            pairs.push(("order_by".into(), "-id".into()));
+        }
+        let query = ListQuery::parse(&pairs, FILTERS, ORDERS, ListRules::of(&req, MAX_LIMIT))?;
+        let forward = !query.index_order().unwrap_or(false);
+        let mut pager = match query.int_filter("license") {
+            Some(license) => {
+                IndexPager::new(1, keys::license_history_gsi1pk(store.company(), license.max(0) as Id), forward)
+            }
+            None => IndexPager::new(2, keys::histories_gsi2pk(store.company()), forward),
+        };
+        let count = match principal.is_admin() && query.filters.is_empty() {
+            true => Some(store.entity_count::<HistoryEntry>().await?.max(0) as usize),
+            false => None,
+        };
+        let in_scope = |e: &HistoryEntry| principal.can_access(e.product);
+        let (count, page) = page_from_index(store, &query, &(), count, &mut pager, in_scope).await?;
+        let results = page.iter().map(HistoryEntry::render).collect();
+        Ok(ok(&page_body(&req, count, query.limit, query.offset, results)))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_name_each_changed_field_with_both_values() {
+        let before = json!({"enabled": true, "note": "a", "max_activations": 1, "updated_at": "x"});
+        let after = json!({"enabled": false, "note": "a", "max_activations": 3, "updated_at": "y", "new": 1});
+        let changed = changes(&before, &after);
+        assert_eq!(
+            Value::Object(changed),
+            json!({"enabled": [true, false], "max_activations": [1, 3], "new": [null, 1]})
+        );
+        assert!(changes(&before, &before).is_empty());
+    }
+}

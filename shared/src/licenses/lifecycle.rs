@@ -1,0 +1,254 @@
+//! A license's own operations (API.md §8.1): PATCH, enable, disable, reset and delete. Each is
+//! one conditional transaction of the license item (a lost race is a 409 and writes nothing)
+//! with its history entry (§8.4), and answers the license JSON (§3), 204 for a delete.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Map, Value};
+
+use super::handlers::{customers_of, render_one, replace_features, visible_license};
+use super::history::{Action, Recorder};
+use super::{License, RenderCtx};
+use crate::app::{respond, route, App, Routed};
+use crate::catalog::Catalog;
+use crate::error::{ApiError, FieldErrors};
+use crate::input::Input;
+use crate::license_props::{self, Kind, Props, LICENSE_PROPERTIES};
+use crate::orders::Order;
+use crate::store::{later_than, LicenseTally};
+
+/// Fields of the license JSON a PATCH may not change (API.md §8.1).
+const READ_ONLY: &[&str] = &["license_key", "license_type", "product", "order"];
+
+/// What a PATCH may set: the license properties of §4 but the type, and `enabled` and
+/// `total_consumptions` (`0` resets consumption).
+fn writable() -> Vec<(&'static str, Kind)> {
+    LICENSE_PROPERTIES
+        .iter()
+        .copied()
+        .filter(|(name, _)| *name != "license_type")
+        .chain([("enabled", Kind::Bool), ("total_consumptions", Kind::Count)])
+        .collect()
+}
+
+/// Reads, changes and writes one visible license with its history entry; the license after.
+/// Its DynamoDB requests: the license, its customer (for the JSON), the transaction (and the
+/// catalog version check).
+pub(super) async fn change(
+    app: &App,
+    routed: &Routed,
+    action: Action,
+    apply: impl FnOnce(&License, &Catalog) -> Result<License, ApiError>,
+) -> Result<Value, ApiError> {
+    let principal = &routed.principal;
+    let store = app.store.tenant(principal.company);
+    let license = visible_license(store, principal, routed.id.ok_or(ApiError::NotFound)?).await?;
+    let catalog = Catalog::load(store).await?;
+    let mut changed = apply(&license, &catalog)?;
+    let now = crate::timefmt::now();
+    changed.updated_at = later_than(license.updated_at);
+    let customers = customers_of(store, license.customer.into_iter()).await?;
+    let render = RenderCtx { company: principal.company, catalog: &catalog, customers: &customers };
+    let (before, after) = (license.render(&render), changed.render(&render));
+    let ids = app.ids().await?;
+    let mut tx = store.transaction();
+    tx.replace(&license, &changed)?;
+    Recorder { principal, now }.record(
+        &mut tx,
+        ids.next_id(),
+        (license.id, license.product),
+        action,
+        (&before, &after),
+    )?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// `PATCH /api/v1/licenses/{id}/`: the writable properties of §4, validated as create_order
+/// validates them; read-only fields are a 400 naming them; `product_features` is applied with
+/// update_features semantics (§5).
+pub async fn patch_license_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let routed = route(app, &req, &["licenses", "{id}"], Method::PATCH).await?;
+        let body = crate::http::json_object(&req)?;
+        let ids = app.ids().await?;
+        let after = change(app, &routed, Action::Updated, |license, catalog| {
+            let mut errors = FieldErrors::default();
+            for field in READ_ONLY.iter().filter(|f| body.contains_key(**f)) {
+                errors.add(*field, "This field is read-only.");
+            }
+            let mut input = Input::new(&body, &mut errors);
+            let props = license_props::read(&mut input, &writable());
+            errors.into_result()?;
+            let mut changed = license.clone();
+            changed.apply(&props);
+            if body.contains_key("product_features") {
+                changed.features = replace_features(&body, license, catalog, ids)?;
+            }
+            Ok(changed)
+        })
+        .await?;
+        Ok(crate::http::ok(&after))
+    })
+    .await
+}
+
+/// `POST /api/v1/licenses/{id}/disable/` and `/enable/`: `enabled` false or true. Disabling
+/// sets `time_disabled`; enabling clears it (the license is not disabled any more).
+pub async fn set_enabled_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let segments = crate::http::api_segments(req.uri().path()).unwrap_or_default();
+        let enable = match segments.get(2).map(String::as_str) {
+            Some("enable") => true,
+            Some("disable") => false,
+            _ => return Err(ApiError::NotFound),
+        };
+        let action = if enable { "enable" } else { "disable" };
+        let routed = route(app, &req, &["licenses", "{id}", action], Method::POST).await?;
+        let now = crate::timefmt::now();
+        let recorded = if enable { Action::Enabled } else { Action::Disabled };
+        let after = change(app, &routed, recorded, |license, _| {
+            Ok(License { enabled: enable, time_disabled: (!enable).then_some(now), ..license.clone() })
+        })
+        .await?;
+        Ok(crate::http::ok(&after))
+    })
+    .await
+}
+
+/// `POST /api/v1/licenses/{id}/reset/`: activations, consumption, transfers and every user's
+/// activations go to 0; the license is inactive again (its status `Inactive` unless disabled).
+pub async fn reset_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let routed = route(app, &req, &["licenses", "{id}", "reset"], Method::POST).await?;
+        let after = change(app, &routed, Action::Reset, |license, _| {
+            let mut reset = license.clone();
+            reset.reset();
+            Ok(reset)
+        })
+        .await?;
+        Ok(crate::http::ok(&after))
+    })
+    .await
+}
+
+/// `DELETE /api/v1/licenses/{id}/`: the license, its key's claim and its index entries go, and
+/// every count moves in the same transaction (the order's `license_count`, the customer's
+/// `total_licenses`, the license counters); its history keeps a `deleted` entry. 204.
+pub async fn delete_license_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let routed = route(app, &req, &["licenses", "{id}"], Method::DELETE).await?;
+        let principal = &routed.principal;
+        let store = app.store.tenant(principal.company);
+        let license = visible_license(store, principal, routed.id.ok_or(ApiError::NotFound)?).await?;
+        let before = render_one(store, &license).await?;
+        let now = crate::timefmt::now();
+        let ids = app.ids().await?;
+        let mut tx = store.transaction();
+        tx.delete(&license)?;
+        let mut tally = LicenseTally::default();
+        tally.add(license.product, license.created_at, -1);
+        tx.count_licenses(&tally)?;
+        tx.add_to::<Order>(license.order, "license_count", -1, now)?;
+        if let Some(customer) = license.customer {
+            tx.add_to::<crate::catalog::Customer>(customer, "total_licenses", -1, now)?;
+        }
+        let record = Recorder { principal, now };
+        record.record(
+            &mut tx,
+            ids.next_id(),
+            (license.id, license.product),
+            Action::Deleted,
+            (&before, &Value::Null),
+        )?;
+        tx.commit().await?;
+        let mut response = Response::new(Body::Empty);
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        Ok(response)
+    })
+    .await
+}
+
+impl License {
+    /// Sets the properties given (read by `license_props` from a PATCH body; `null` clears an
+    /// optional value); keeps every other value.
+    pub fn apply(&mut self, props: &Props) {
+        let text = |value: &Value| value.as_str().map(str::to_string);
+        for (name, value) in props {
+            let n = value.as_i64();
+            let b = value.as_bool();
+            match name.as_str() {
+                "max_activations" => self.max_activations = n.unwrap_or(self.max_activations),
+                "allow_unlimited_activations" => {
+                    self.allow_unlimited_activations = b.unwrap_or(self.allow_unlimited_activations)
+                }
+                "valid_duration" => self.valid_duration = text(value),
+                "validity_period" => self.validity_period = text(value),
+                "start_date" => self.start_date = text(value),
+                "enable_maintenance_period" => {
+                    self.enable_maintenance_period = b.unwrap_or(self.enable_maintenance_period)
+                }
+                "maintenance_duration" => self.maintenance_duration = text(value),
+                "maintenance_period" => self.maintenance_period = text(value),
+                "is_trial" => self.is_trial = b.unwrap_or(self.is_trial),
+                "trial_days" => self.trial_days = n.unwrap_or(self.trial_days),
+                "prevent_vm" => self.prevent_vm = b.unwrap_or(self.prevent_vm),
+                "max_transfers" => self.max_transfers = n.unwrap_or(self.max_transfers),
+                "max_consumptions" => self.max_consumptions = n.unwrap_or(self.max_consumptions),
+                "total_consumptions" => self.total_consumptions = n.unwrap_or(self.total_consumptions),
+                "allow_overages" => self.allow_overages = b.unwrap_or(self.allow_overages),
+                "max_overages" => self.max_overages = n.unwrap_or(self.max_overages),
+                "reset_consumption" => self.reset_consumption = b.unwrap_or(self.reset_consumption),
+                "consumption_period" => self.consumption_period = text(value),
+                "is_floating" => self.is_floating = b.unwrap_or(self.is_floating),
+                "is_floating_cloud" => self.is_floating_cloud = b.unwrap_or(self.is_floating_cloud),
+                "floating_users" => self.floating_users = n.unwrap_or(self.floating_users),
+                "floating_timeout" => self.floating_timeout = n,
+                "can_borrow" => self.can_borrow = b.unwrap_or(self.can_borrow),
+                "max_borrow_time" => self.max_borrow_time = n.unwrap_or(self.max_borrow_time),
+                "max_license_users" => self.max_license_users = n.unwrap_or(self.max_license_users),
+                "is_air_gapped" => self.is_air_gapped = b.unwrap_or(self.is_air_gapped),
+                "subscription_id" => self.subscription_id = text(value),
+                "note" => self.note = text(value),
+                "metadata" => self.metadata = value.as_object().cloned().unwrap_or_else(Map::new),
+                "enabled" => {
+                    let enabled = b.unwrap_or(self.enabled);
+                    if self.enabled && !enabled {
+                        self.time_disabled = Some(crate::timefmt::now());
+                    } else if enabled {
+                        self.time_disabled = None;
+                    }
+                    self.enabled = enabled;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// What `reset/` does (API.md §8.1).
+    pub fn reset(&mut self) {
+        self.times_activated = 0;
+        self.total_consumptions = 0;
+        self.transfer_count = 0;
+        self.active = false;
+        self.time_activated = None;
+        for user in &mut self.users {
+            user.total_activations = 0;
+        }
+        for feature in &mut self.features {
+            feature.total_consumptions = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_type_is_not_writable_but_enabled_and_consumption_are() {
+        let names: Vec<&str> = writable().iter().map(|(name, _)| *name).collect();
+        assert!(!names.contains(&"license_type"));
+        assert!(names.contains(&"enabled") && names.contains(&"total_consumptions") && names.contains(&"note"));
+    }
+}

@@ -1,0 +1,145 @@
+//! Issue 14 (API.md §8.1, §8.4): a license's own operations, and the history they write.
+
+use integration_tests::{counter_mismatches, ids, Tenant};
+use lambda_http::http::Method;
+use serde_json::{json, Value};
+
+const CREATE: &str = "/api/v1/orders/create_order/";
+
+/// A tenant with products `app` (feature `f1`) and `cli`, and an order of two `app` licenses
+/// for a customer; the licenses' ids.
+async fn two_licenses() -> (Tenant, u64, u64) {
+    let t = Tenant::new().await;
+    let app = t.product("app").await;
+    t.product("cli").await;
+    t.create("/api/v1/product-features/", &json!({"product": app, "name": "F1", "code": "f1"})).await;
+    let (status, order) = t
+        .post(
+            CREATE,
+            &json!({"id": "life-1", "customer": {"email": "c@example.com"},
+                    "items": [{"product_code": "app", "licenses": [{"key": "LIFE-1"}, {"key": "LIFE-2"}]}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{order}");
+    let licenses = &order["order_items"][0]["licenses"];
+    (t, licenses[0]["id"].as_u64().unwrap(), licenses[1]["id"].as_u64().unwrap())
+}
+
+async fn history(t: &Tenant, license: u64) -> Vec<Value> {
+    let (status, page) = t.get(&format!("/api/v1/license-histories/?license={license}")).await;
+    assert_eq!(status, 200, "{page}");
+    page["results"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn patch_sets_writable_properties_and_refuses_read_only_ones() {
+    let (t, id, _) = two_licenses().await;
+    let path = format!("/api/v1/licenses/{id}/");
+    let (status, license) = t
+        .patch(
+            &path,
+            &json!({"max_activations": 5, "note": "moved", "is_trial": true, "validity_period": "2031-02-03",
+                    "total_consumptions": 0, "product_features": [{"product_feature": "f1", "max_consumption": 7}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{license}");
+    assert_eq!((license["max_activations"].clone(), license["note"].clone()), (json!(5), json!("moved")));
+    assert_eq!((license["is_trial"].clone(), license["validity_period"].clone()), (json!(true), json!("2031-02-03")));
+    assert_eq!(license["product_features"][0]["max_consumption"], 7, "update_features semantics");
+    assert_eq!(t.get(&path).await.1, license, "what PATCH answered is what is stored");
+
+    // Read-only fields and bad values: 400 naming each, nothing written.
+    let (status, errors) =
+        t.patch(&path, &json!({"license_key": "OTHER", "product": 1, "max_activations": -2, "note": "no"})).await;
+    assert_eq!(status, 400, "{errors}");
+    for field in ["license_key", "product", "max_activations"] {
+        assert!(errors.get(field).is_some(), "{field}: {errors}");
+    }
+    assert_eq!(t.get(&path).await.1["note"], "moved");
+
+    let entries = history(&t, id).await;
+    assert_eq!(entries.len(), 1, "one change, one entry: {entries:?}");
+    let entry = &entries[0];
+    assert_eq!((entry["action"].clone(), entry["license"].clone()), (json!("updated"), json!(id)));
+    assert_eq!(entry["changes"]["max_activations"], json!([1, 5]));
+    assert_eq!(entry["changes"]["note"], json!([null, "moved"]));
+    assert!(entry["manager"].as_str().is_some_and(|m| t.key.starts_with(m)), "{entry}");
+    let (status, one) = t.get(&format!("/api/v1/license-histories/{}/", entry["id"])).await;
+    assert_eq!((status, &one), (200, entry));
+}
+
+#[tokio::test]
+async fn disable_enable_and_reset_are_recorded_newest_first() {
+    let (t, id, other) = two_licenses().await;
+    let path = format!("/api/v1/licenses/{id}/");
+    t.patch(&path, &json!({"total_consumptions": 4})).await;
+    let (status, disabled) = t.post(&format!("{path}disable/"), &json!({})).await;
+    assert_eq!(status, 200, "{disabled}");
+    assert_eq!((disabled["enabled"].clone(), disabled["status"].clone()), (json!(false), json!("Disabled")));
+    assert!(disabled["time_disabled"].is_string());
+    let (_, reset) = t.post(&format!("{path}reset/"), &json!({})).await;
+    assert_eq!((reset["total_consumptions"].clone(), reset["status"].clone()), (json!(0), json!("Disabled")));
+    let (_, enabled) = t.post(&format!("{path}enable/"), &json!({})).await;
+    assert_eq!((enabled["enabled"].clone(), enabled["status"].clone()), (json!(true), json!("Inactive")));
+    assert_eq!(enabled["time_disabled"], Value::Null);
+
+    let actions: Vec<Value> = history(&t, id).await.iter().map(|e| e["action"].clone()).collect();
+    assert_eq!(actions, [json!("enabled"), json!("reset"), json!("disabled"), json!("updated")]);
+    assert!(history(&t, other).await.is_empty(), "the other license has no history");
+    let (_, all) = t.get("/api/v1/license-histories/?limit=2").await;
+    assert_eq!((all["count"].clone(), ids(&all).len()), (json!(4), 2), "the company's history, counted");
+    let (_, oldest) = t.get("/api/v1/license-histories/?order_by=id&limit=1").await;
+    assert_eq!(oldest["results"][0]["action"], "updated");
+}
+
+#[tokio::test]
+async fn delete_frees_the_key_and_moves_every_count() {
+    let (t, id, other) = two_licenses().await;
+    let path = format!("/api/v1/licenses/{id}/");
+    let (status, _) = t.call_as(Some(&t.key), Method::DELETE, &path, None).await;
+    assert_eq!(status, 204);
+    assert_eq!(t.get(&path).await.0, 404);
+    assert_eq!(t.call_as(Some(&t.key), Method::DELETE, &path, None).await.0, 404, "gone");
+    let (_, list) = t.get("/api/v1/licenses/").await;
+    assert_eq!((list["count"].clone(), ids(&list)), (json!(1), vec![other]));
+    let (_, by_key) = t.get("/api/v1/licenses/?license_key=LIFE-1").await;
+    assert_eq!(by_key["count"], 0);
+    let (_, order) = t.get("/api/v1/orders/?store_id=life-1").await;
+    assert_eq!(order["results"][0]["licenses_count"], 1);
+    assert_eq!(counter_mismatches(&t).await, Vec::<String>::new());
+    let entries = history(&t, id).await;
+    assert_eq!(entries[0]["action"], "deleted");
+    // The key is free again.
+    let (status, again) = t
+        .post(CREATE, &json!({"id": "life-2", "items": [{"product_code": "app", "licenses": [{"key": "LIFE-1"}]}]}))
+        .await;
+    assert_eq!(status, 200, "{again}");
+}
+
+#[tokio::test]
+async fn scoped_managers_reach_only_their_products_and_races_write_once() {
+    let (t, id, _) = two_licenses().await;
+    let cli = t.get("/api/v1/products/?short_code=cli").await.1["results"][0]["id"].as_u64().unwrap();
+    let other_scope = t.scoped_key(&[cli]).await;
+    let path = format!("/api/v1/licenses/{id}/");
+    let as_other = |method: Method, suffix: &'static str| {
+        let (key, path) = (other_scope.clone(), format!("{path}{suffix}"));
+        let t = &t;
+        async move { t.call_as(Some(&key), method, &path, Some(&json!({"note": "x"}))).await.0 }
+    };
+    assert_eq!(as_other(Method::PATCH, "").await, 404);
+    assert_eq!(as_other(Method::DELETE, "").await, 404);
+    assert_eq!(as_other(Method::POST, "disable/").await, 404);
+    assert_eq!(as_other(Method::POST, "reset/").await, 404);
+    let (_, history_seen) = t.call_as(Some(&other_scope), Method::GET, "/api/v1/license-histories/", None).await;
+    assert_eq!(history_seen["count"], 0);
+
+    // Two PATCHes at once: each that succeeds wrote exactly one entry; a loser is a 409.
+    let (note_a, note_b) = (json!({"note": "a"}), json!({"note": "b"}));
+    let (a, b) = tokio::join!(t.patch(&path, &note_a), t.patch(&path, &note_b));
+    let statuses = [a.0, b.0];
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
+    let won = statuses.iter().filter(|s| **s == 200).count();
+    assert!(won >= 1);
+    assert_eq!(history(&t, id).await.len(), won);
+}
