@@ -90,6 +90,21 @@ pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
+/// The body as a JSON array (the bulk license calls, API.md §8.1).
+pub fn json_array(req: &Request) -> Result<Vec<Value>, ApiError> {
+    let bytes = body_bytes(req);
+    if bytes.len() > MAX_JSON_BODY {
+        return Err(ApiError::PayloadTooLarge(format!("Request body exceeds {MAX_JSON_BODY} bytes.")));
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Array(items)) => Ok(items),
+        Ok(other) => {
+            Err(ApiError::BadRequest(format!("Invalid data. Expected a list, but got {}.", json_type_name(&other))))
+        }
+        Err(err) => Err(ApiError::BadRequest(format!("JSON parse error - {err}"))),
+    }
+}
+
 fn json_type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",

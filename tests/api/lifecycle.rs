@@ -143,3 +143,54 @@ async fn scoped_managers_reach_only_their_products_and_races_write_once() {
     assert!(won >= 1);
     assert_eq!(history(&t, id).await.len(), won);
 }
+
+#[tokio::test]
+async fn disable_bulk_checks_every_id_first_and_can_be_repeated() {
+    let (t, a, b) = two_licenses().await;
+    let unknown = a + 7_777;
+    let (status, _) = t.post("/api/v1/licenses/disable_bulk/", &json!([a, b, unknown])).await;
+    assert_eq!(status, 404, "one unknown id: the whole call");
+    for id in [a, b] {
+        assert_eq!(t.get(&format!("/api/v1/licenses/{id}/")).await.1["enabled"], true, "nothing written");
+    }
+    let (status, errors) = t.post("/api/v1/licenses/disable_bulk/", &json!([a, "x"])).await;
+    assert_eq!((status, errors["1"].is_array()), (400, true), "{errors}");
+    let too_many: Vec<u64> = (0..1_001).map(|i| a + i).collect();
+    let (status, errors) = t.post("/api/v1/licenses/disable_bulk/", &json!(too_many)).await;
+    assert_eq!(status, 400, "{errors}");
+    assert!(errors["non_field_errors"][0].as_str().unwrap().contains("1000"), "{errors}");
+
+    t.post(&format!("/api/v1/licenses/{b}/disable/"), &json!({})).await;
+    let (status, body) = t.post("/api/v1/licenses/disable_bulk/", &json!([a, b.to_string()])).await;
+    assert_eq!((status, body), (200, json!({"disabled": [a, b]})));
+    let (status, _) = t.post("/api/v1/licenses/disable_bulk/", &json!([a, b])).await;
+    assert_eq!(status, 200, "repeated");
+    for id in [a, b] {
+        assert_eq!(t.get(&format!("/api/v1/licenses/{id}/")).await.1["status"], "Disabled");
+        let disabled = history(&t, id).await.iter().filter(|e| e["action"] == "disabled").count();
+        assert_eq!(disabled, 1, "one entry per license actually disabled");
+    }
+}
+
+#[tokio::test]
+async fn bulk_update_is_all_or_nothing_with_errors_by_index() {
+    let (t, a, b) = two_licenses().await;
+    let path = "/api/v1/licenses/bulk_update/";
+    let bad = json!([{"id": a, "note": "first"}, {"id": b, "max_activations": -1}]);
+    let (status, errors) = t.call_as(Some(&t.key), Method::PATCH, path, Some(&bad)).await;
+    assert_eq!(status, 400, "{errors}");
+    assert!(errors["1.max_activations"].is_array(), "{errors}");
+    assert_eq!(t.get(&format!("/api/v1/licenses/{a}/")).await.1["note"], Value::Null, "nothing written");
+
+    let good = json!([{"id": a, "note": "first"}, {"id": b, "max_activations": 9, "enabled": false}]);
+    let (status, changed) = t.call_as(Some(&t.key), Method::PATCH, path, Some(&good)).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed[0]["note"], "first");
+    assert_eq!((changed[1]["max_activations"].clone(), changed[1]["enabled"].clone()), (json!(9), json!(false)));
+    assert_eq!(history(&t, b).await[0]["changes"]["max_activations"], json!([1, 9]));
+
+    let many: Vec<Value> = (0..51).map(|i| json!({"id": a + i})).collect();
+    let (status, errors) = t.call_as(Some(&t.key), Method::PATCH, path, Some(&json!(many))).await;
+    assert_eq!(status, 400, "{errors}");
+    assert!(errors["non_field_errors"][0].as_str().unwrap().contains("50"), "{errors}");
+}

@@ -99,6 +99,8 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
             (Some("import_from_csv"), None) => Box::pin(imports::import_from_csv_handler(app, req)),
             (Some("import_from_csv"), Some(_)) => Box::pin(imports::upload_url_handler(app, req)),
             (None, _) => Box::pin(licenses::list_licenses_handler(app, req)),
+            (Some("disable_bulk"), None) => Box::pin(lifecycle::disable_bulk_handler(app, req)),
+            (Some("bulk_update"), None) => Box::pin(lifecycle::bulk_update_handler(app, req)),
             (Some(_), None) => match *req.method() {
                 Method::PATCH => Box::pin(lifecycle::patch_license_handler(app, req)),
                 Method::DELETE => Box::pin(lifecycle::delete_license_handler(app, req)),

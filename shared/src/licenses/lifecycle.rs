@@ -2,20 +2,24 @@
 //! one conditional transaction of the license item (a lost race is a 409 and writes nothing)
 //! with its history entry (§8.4), and answers the license JSON (§3), 204 for a delete.
 
+use std::collections::HashMap;
+
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::handlers::{customers_of, render_one, replace_features, visible_license};
 use super::history::{Action, Recorder};
 use super::{License, RenderCtx};
 use crate::app::{respond, route, App, Routed};
+use crate::auth::Principal;
 use crate::catalog::Catalog;
 use crate::error::{ApiError, FieldErrors};
+use crate::ids::{Id, IdGenerator};
 use crate::input::Input;
 use crate::license_props::{self, Kind, Props, LICENSE_PROPERTIES};
 use crate::orders::Order;
-use crate::store::{later_than, LicenseTally};
+use crate::store::{later_than, LicenseTally, TenantStore, WriteCost};
 
 /// Fields of the license JSON a PATCH may not change (API.md §8.1).
 const READ_ONLY: &[&str] = &["license_key", "license_type", "product", "order"];
@@ -72,23 +76,179 @@ pub async fn patch_license_handler(app: &App, req: Request) -> Response<Body> {
         let routed = route(app, &req, &["licenses", "{id}"], Method::PATCH).await?;
         let body = crate::http::json_object(&req)?;
         let ids = app.ids().await?;
-        let after = change(app, &routed, Action::Updated, |license, catalog| {
-            let mut errors = FieldErrors::default();
-            for field in READ_ONLY.iter().filter(|f| body.contains_key(**f)) {
-                errors.add(*field, "This field is read-only.");
-            }
-            let mut input = Input::new(&body, &mut errors);
-            let props = license_props::read(&mut input, &writable());
-            errors.into_result()?;
-            let mut changed = license.clone();
-            changed.apply(&props);
-            if body.contains_key("product_features") {
-                changed.features = replace_features(&body, license, catalog, ids)?;
-            }
-            Ok(changed)
-        })
-        .await?;
+        let after =
+            change(app, &routed, Action::Updated, |license, catalog| patched(&body, license, catalog, ids)).await?;
         Ok(crate::http::ok(&after))
+    })
+    .await
+}
+
+/// `license` as a PATCH body says (API.md §8.1): a 400 naming each read-only field and each bad
+/// value.
+fn patched(
+    body: &Map<String, Value>,
+    license: &License,
+    catalog: &Catalog,
+    ids: &IdGenerator,
+) -> Result<License, ApiError> {
+    let mut errors = FieldErrors::default();
+    for field in READ_ONLY.iter().filter(|f| body.contains_key(**f)) {
+        errors.add(*field, "This field is read-only.");
+    }
+    let mut input = Input::new(body, &mut errors);
+    let props = license_props::read(&mut input, &writable());
+    errors.into_result()?;
+    let mut changed = license.clone();
+    changed.apply(&props);
+    if body.contains_key("product_features") {
+        changed.features = replace_features(body, license, catalog, ids)?;
+    }
+    Ok(changed)
+}
+
+/// Most ids one `disable_bulk` call takes (API.md §8.1).
+pub const MAX_DISABLE_BULK: usize = 1_000;
+/// Most licenses one `bulk_update` changes: with their history entries, one transaction's 100.
+pub const MAX_BULK_UPDATE: usize = 50;
+
+/// The visible licenses with these ids, in the order given; 404 if any is not (API.md §8.1:
+/// the whole call, before anything is written).
+async fn visible_licenses(store: TenantStore<'_>, principal: &Principal, ids: &[Id]) -> Result<Vec<License>, ApiError> {
+    let found: HashMap<Id, License> = store.get_many::<License>(ids).await?.into_iter().map(|l| (l.id, l)).collect();
+    let staged: Vec<Id> = found.values().filter(|l| l.attempt.is_some()).map(|l| l.order).collect();
+    let orders: HashMap<Id, Order> = store.get_many::<Order>(&staged).await?.into_iter().map(|o| (o.id, o)).collect();
+    ids.iter()
+        .map(|id| {
+            found
+                .get(id)
+                .filter(|l| principal.can_access(l.product))
+                .filter(|l| l.attempt.is_none() || orders.get(&l.order).is_some_and(|o| o.shows(l)))
+                .cloned()
+                .ok_or(ApiError::NotFound)
+        })
+        .collect()
+}
+
+/// The ids of a bulk body's items (an id, or an object's `id`), each once; 400 naming the
+/// index of each that is not one.
+fn bulk_ids(items: &[Value], limit: usize, object: bool) -> Result<Vec<Id>, ApiError> {
+    if items.len() > limit {
+        return Err(ApiError::field("non_field_errors", format!("At most {limit} licenses per call.")));
+    }
+    let mut errors = FieldErrors::default();
+    let mut ids = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let value = if object { item.get("id") } else { Some(item) };
+        let id = value.and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())));
+        match id {
+            Some(id) if !ids.contains(&id) => ids.push(id),
+            Some(_) => errors.add(if object { format!("{i}.id") } else { i.to_string() }, "Listed twice."),
+            None => errors.add(if object { format!("{i}.id") } else { i.to_string() }, "A license id is required."),
+        }
+    }
+    errors.into_result()?;
+    Ok(ids)
+}
+
+/// A license JSON for history diffs only: the customer is the same on both sides, so it is
+/// rendered without reading it.
+fn rendered(license: &License, company: Id, catalog: &Catalog) -> Value {
+    license.render(&RenderCtx { company, catalog, customers: &HashMap::new() })
+}
+
+/// `POST /api/v1/licenses/disable_bulk/` with a JSON array of up to 1,000 license ids: every id
+/// is checked first (one the manager cannot see: 404, nothing written); then the licenses not
+/// yet disabled are, with their history entries, in transactions of up to 100 items.
+/// Idempotent rather than atomic: repeating an interrupted call completes it. Answers
+/// `{"disabled": [ids]}`.
+pub async fn disable_bulk_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let routed = route(app, &req, &["licenses", "disable_bulk"], Method::POST).await?;
+        let principal = &routed.principal;
+        let store = app.store.tenant(principal.company);
+        let ids = bulk_ids(&crate::http::json_array(&req)?, MAX_DISABLE_BULK, false)?;
+        let licenses = visible_licenses(store, principal, &ids).await?;
+        let catalog = Catalog::load(store).await?;
+        let (now, generator) = (crate::timefmt::now(), app.ids().await?);
+        let record = Recorder { principal, now };
+        let mut tx = store.transaction();
+        for license in licenses.iter().filter(|l| l.enabled) {
+            let disabled = License {
+                enabled: false,
+                time_disabled: Some(now),
+                updated_at: later_than(license.updated_at),
+                ..license.clone()
+            };
+            let cost = store.create_cost(&disabled)?;
+            if !tx.has_room(WriteCost { writes: 2, bytes: cost.bytes + HISTORY_BYTES }, WriteCost::default()) {
+                std::mem::replace(&mut tx, store.transaction()).commit().await?;
+            }
+            let (before, after) =
+                (rendered(license, principal.company, &catalog), rendered(&disabled, principal.company, &catalog));
+            tx.replace(license, &disabled)?;
+            record.record(
+                &mut tx,
+                generator.next_id(),
+                (license.id, license.product),
+                Action::Disabled,
+                (&before, &after),
+            )?;
+        }
+        tx.commit().await?;
+        Ok(crate::http::ok(&json!({ "disabled": ids })))
+    })
+    .await
+}
+
+/// A generous size of one history entry, for transaction budgets.
+const HISTORY_BYTES: usize = 16 * 1024;
+
+/// `PATCH /api/v1/licenses/bulk_update/` with a JSON array of up to 50 `{"id", <properties>}`:
+/// all or nothing, in one transaction with their history entries; a field error answers 400
+/// keyed by the item's index (`"3.max_activations"`). Answers the licenses, in the order given.
+pub async fn bulk_update_handler(app: &App, req: Request) -> Response<Body> {
+    respond(&req, async {
+        let routed = route(app, &req, &["licenses", "bulk_update"], Method::PATCH).await?;
+        let principal = &routed.principal;
+        let store = app.store.tenant(principal.company);
+        let items = crate::http::json_array(&req)?;
+        let ids = bulk_ids(&items, MAX_BULK_UPDATE, true)?;
+        let licenses = visible_licenses(store, principal, &ids).await?;
+        let catalog = Catalog::load(store).await?;
+        let (now, generator) = (crate::timefmt::now(), app.ids().await?);
+        let mut errors = FieldErrors::default();
+        let mut changed = Vec::with_capacity(licenses.len());
+        let empty = Map::new();
+        for (i, (item, license)) in items.iter().zip(&licenses).enumerate() {
+            let body = item.as_object().unwrap_or(&empty);
+            match patched(body, license, &catalog, generator) {
+                Ok(mut after) => {
+                    after.updated_at = later_than(license.updated_at);
+                    changed.push(after);
+                }
+                Err(ApiError::Validation(found)) => errors.extend(found.prefixed(&i.to_string())),
+                Err(other) => return Err(other),
+            }
+        }
+        errors.into_result()?;
+        let record = Recorder { principal, now };
+        let mut tx = store.transaction();
+        for (license, after) in licenses.iter().zip(&changed) {
+            let (old, new) =
+                (rendered(license, principal.company, &catalog), rendered(after, principal.company, &catalog));
+            tx.replace(license, after)?;
+            record.record(
+                &mut tx,
+                generator.next_id(),
+                (license.id, license.product),
+                Action::Updated,
+                (&old, &new),
+            )?;
+        }
+        tx.commit().await?;
+        let customers = customers_of(store, changed.iter().filter_map(|l| l.customer)).await?;
+        let render = RenderCtx { company: principal.company, catalog: &catalog, customers: &customers };
+        Ok(crate::http::ok(&Value::Array(changed.iter().map(|l| l.render(&render)).collect())))
     })
     .await
 }
