@@ -486,6 +486,7 @@ async fn top_k(
     let mut merged = ranking();
     if query.uses("customer__") || query.uses("order__customer_account") {
         let mut reader = PathReader::new(store, sources, base.clone(), descending);
+        reader.wanted = k;
         let mut related = Related::default();
         while let Some(row) = reader.next().await? {
             let Row::Full(license) = row else { continue };
@@ -503,6 +504,7 @@ async fn top_k(
         let ranked: Vec<Ranking> = futures_util::stream::iter(sources)
             .map(|source| async {
                 let mut reader = PathReader::new(store, vec![source], base.clone(), descending);
+                reader.wanted = k;
                 let mut own = ranking();
                 while let Some(row) = reader.next().await? {
                     let Row::Full(license) = row else { continue };

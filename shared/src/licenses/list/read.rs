@@ -82,6 +82,8 @@ struct Open {
     next: Option<Item>,
     opened: bool,
     done: bool,
+    /// Queries sent to this source (each next one may evaluate more items).
+    pages: u32,
 }
 
 pub struct PathReader<'a> {
@@ -103,7 +105,7 @@ impl<'a> PathReader<'a> {
     pub fn new(store: TenantStore<'a>, sources: Vec<Source>, filter: Option<Condition>, descending: bool) -> Self {
         let sources = sources
             .into_iter()
-            .map(|source| Open { source, buffer: VecDeque::new(), next: None, opened: false, done: false })
+            .map(|source| Open { source, buffer: VecDeque::new(), next: None, opened: false, done: false, pages: 0 })
             .collect();
         PathReader {
             store,
@@ -186,13 +188,19 @@ impl<'a> PathReader<'a> {
 
     async fn fetch(&mut self, i: usize) -> Result<(), StoreError> {
         let readers = self.sources.iter().filter(|s| s.opened && !s.done).count().max(1);
+        let pages = self.sources[i].pages.min(8);
         let limit = match (&self.filter, self.full) {
             (None, true) => self.wanted.clamp(1, MAX_PAGE_ITEMS),
-            // Filtered or only counted: whole pages, shared by the sources merged at once.
-            _ => (MAX_PAGE_ITEMS / readers).max(100),
+            // Filtered: as many as wanted first, then 4 times more each Query (sparse matches
+            // soon read whole pages; dense ones never read far past the page), the pages
+            // shared by the sources merged at once.
+            (Some(_), true) => (self.wanted.max(1) << (2 * pages)).clamp(1, (MAX_PAGE_ITEMS / readers).max(100)),
+            // Only counted: 100 first (a side of a count race may well be empty), then more.
+            (_, false) => (100 << (2 * pages)).min(MAX_PAGE_ITEMS),
         };
         let source = &mut self.sources[i];
         source.opened = true;
+        source.pages += 1;
         let (items, next) = self
             .store
             .query_range_page(RangePage {
