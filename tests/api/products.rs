@@ -1,5 +1,6 @@
 use integration_tests::{ids, Tenant};
-use serde_json::json;
+use lambda_http::http::Method;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn create_retrieve_list_patch() {
@@ -251,4 +252,35 @@ async fn a_warm_container_reads_the_catalog_again_only_after_a_change() {
     let (status, customer) = t.post("/api/v1/customers/", &json!({"email": "m@example.com", "labels": ["VIP"]})).await;
     assert_eq!(status, 201, "{customer}");
     assert_eq!(customer["labels"][0]["label"], "vip", "the label the other container created");
+}
+
+#[tokio::test]
+async fn bundles_list_their_members_and_products_their_bundles() {
+    let t = Tenant::new().await;
+    let m1 = t.product("m1").await;
+    let m2 = t.product("m2").await;
+    let lone = t.product("lone").await;
+    let suite = t
+        .create(
+            "/api/v1/products/",
+            &json!({"product_name": "Suite", "short_code": "suite", "is_bundle": true, "bundle_products": ["m1", "m2"]}),
+        )
+        .await;
+    let codes = |list: &Value| -> Vec<String> {
+        list.as_array().unwrap().iter().map(|p| p["short_code"].as_str().unwrap().to_string()).collect()
+    };
+    let (status, members) = t.get(&format!("/api/v1/products/{suite}/bundle/")).await;
+    assert_eq!((status, codes(&members)), (200, vec!["m1".to_string(), "m2".to_string()]));
+    let (_, bundles) = t.get(&format!("/api/v1/products/{m2}/in_bundle/")).await;
+    assert_eq!(codes(&bundles), ["suite"]);
+    assert_eq!(codes(&t.get(&format!("/api/v1/products/{lone}/in_bundle/")).await.1), Vec::<String>::new());
+    assert_eq!(codes(&t.get(&format!("/api/v1/products/{lone}/bundle/")).await.1), Vec::<String>::new());
+    // A manager sees what its scope holds; a product out of it is a 404, as is another tenant's.
+    let scoped = t.scoped_key(&[suite, m1]).await;
+    let (_, seen) = t.call_as(Some(&scoped), Method::GET, &format!("/api/v1/products/{suite}/bundle/"), None).await;
+    assert_eq!(codes(&seen), ["m1"]);
+    let (status, _) = t.call_as(Some(&scoped), Method::GET, &format!("/api/v1/products/{m2}/in_bundle/"), None).await;
+    assert_eq!(status, 404);
+    let other = Tenant::new().await;
+    assert_eq!(other.get(&format!("/api/v1/products/{suite}/bundle/")).await.0, 404);
 }

@@ -83,6 +83,7 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
     type Handler<'a> = Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
     let segments = shared::http::api_segments(req.uri().path()).unwrap_or_default();
     let handler: Handler = match segments.first().map(String::as_str) {
+        Some("products") if segments.len() == 3 => Box::pin(shared::catalog::products::bundle_handler(app, req)),
         Some("products") => Box::pin(handle::<Product>(app, req)),
         Some("product-features") => Box::pin(handle::<Feature>(app, req)),
         Some("product-custom-fields") => Box::pin(handle::<CustomField>(app, req)),

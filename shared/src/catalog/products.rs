@@ -216,3 +216,35 @@ impl Resource for Product {
         Some(&mut catalog.products)
     }
 }
+
+/// `GET /api/v1/products/{id}/bundle/`: the member products of a bundle product (none for a
+/// product that is not one); `GET /api/v1/products/{id}/in_bundle/`: the bundles that contain a
+/// product (API.md §8.5). Both answer a JSON list of products, from the cached catalog; a
+/// manager sees only the products of its scope, and a product out of it is a 404.
+pub async fn bundle_handler(
+    app: &crate::app::App,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    use lambda_http::http::Method;
+    crate::app::respond(&req, async {
+        let segments = crate::http::api_segments(req.uri().path()).unwrap_or_default();
+        let relation = match segments.get(2).map(String::as_str) {
+            Some("bundle") => "bundle",
+            Some("in_bundle") => "in_bundle",
+            _ => return Err(ApiError::NotFound),
+        };
+        let routed = crate::app::route(app, &req, &["products", "{id}", relation], Method::GET).await?;
+        let principal = &routed.principal;
+        let catalog = Catalog::load(app.store.tenant(principal.company)).await?;
+        let id = routed.id.ok_or(ApiError::NotFound)?;
+        let product = catalog.product(id).filter(|p| principal.can_access(p.id)).ok_or(ApiError::NotFound)?;
+        let related: Vec<&Product> = if relation == "bundle" {
+            product.bundle_products.iter().filter_map(|member| catalog.product(*member)).collect()
+        } else {
+            catalog.products.iter().filter(|p| p.is_bundle && p.bundle_products.contains(&id)).collect()
+        };
+        let visible = related.into_iter().filter(|p| principal.can_access(p.id)).map(|p| p.render(&catalog));
+        Ok(crate::http::ok(&Value::Array(visible.collect())))
+    })
+    .await
+}
