@@ -42,6 +42,7 @@ async fn main() {
 
     type Case = (&'static str, Box<dyn Fn(usize) -> (Method, String, Option<Value>)>);
     let ids = license_ids.clone();
+    let (patched, updated, historic) = (license_ids.clone(), license_ids.clone(), license_ids.clone());
     let cases: Vec<Case> = vec![
         (
             "retrieve license",
@@ -65,6 +66,29 @@ async fn main() {
         ),
         ("retrieve order", Box::new(|_| (Method::GET, "/api/v1/orders/?store_id=api-3".into(), None))),
         ("list products", Box::new(|_| (Method::GET, "/api/v1/products/".into(), None))),
+        (
+            "PATCH license",
+            Box::new(move |run| {
+                let id = patched[run * 37 % patched.len()];
+                (Method::PATCH, format!("/api/v1/licenses/{id}/"), Some(json!({"note": format!("run {run}")})))
+            }),
+        ),
+        (
+            "bulk_update (50 licenses)",
+            Box::new(move |run| {
+                let window = &updated[run * 50 % (updated.len() - 50)..][..50];
+                let items: Vec<Value> =
+                    window.iter().map(|id| json!({"id": id, "max_activations": run % 7 + 1})).collect();
+                (Method::PATCH, "/api/v1/licenses/bulk_update/".into(), Some(Value::Array(items)))
+            }),
+        ),
+        (
+            "license history page (one license)",
+            Box::new(move |run| {
+                let id = historic[run * 37 % historic.len()];
+                (Method::GET, format!("/api/v1/license-histories/?license={id}"), None)
+            }),
+        ),
     ];
 
     println!("| endpoint call | runs | p50 ms | p99 ms | DynamoDB requests per call |\n|---|---|---|---|---|");
@@ -91,6 +115,37 @@ async fn main() {
             percentile(&latencies, 0.99),
             total as f64 / runs as f64,
             by_op.join(", ")
+        );
+    }
+
+    // disable_bulk: each measured call disables a window of licenses that a bulk_update (not
+    // measured) enabled again first, so every run writes them all.
+    for size in [100, 1_000] {
+        let bulk_runs = if size == 100 { 10 } else { 3 };
+        let mut latencies = Vec::with_capacity(bulk_runs);
+        let mut total = 0;
+        for run in 0..bulk_runs {
+            let window: Vec<u64> = license_ids.iter().copied().skip(run * 100 % 1_000).take(size).collect();
+            for chunk in window.chunks(50) {
+                let items: Vec<Value> = chunk.iter().map(|id| json!({"id": id, "enabled": true})).collect();
+                let (status, _) =
+                    call(Method::PATCH, "/api/v1/licenses/bulk_update/".into(), Some(Value::Array(items))).await;
+                assert_eq!(status, 200);
+            }
+            counter.take();
+            let started = Instant::now();
+            let (status, answer) =
+                call(Method::POST, "/api/v1/licenses/disable_bulk/".into(), Some(json!(window))).await;
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(status, 200, "{answer}");
+            total += counter.take().values().sum::<u64>();
+        }
+        latencies.sort_by(f64::total_cmp);
+        println!(
+            "| disable_bulk ({size} ids) | {bulk_runs} | {:.1} | {:.1} | {} |",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            total as f64 / bulk_runs as f64
         );
     }
 }

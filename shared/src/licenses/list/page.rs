@@ -321,9 +321,11 @@ async fn created_at_count(
             total += n;
             continue;
         }
-        // Outside the bounds: the ids before `from` and after `to` (widened by the skew).
+        // Outside the bounds: the ids before `from` and after `to` (widened by the skew); an
+        // end the query left open has no outside (`to` is then now: nothing is created later).
+        let (from_given, to_given) = query.time_bounds("created_at");
         let mut outer = Vec::new();
-        if *from > start {
+        if from_given.is_some() && *from > start {
             let high = keys::padded(first_id_at(*from + CLOCK_SKEW));
             let range = IndexRange {
                 index: keys::LICENSES_BY_MONTH,
@@ -333,7 +335,7 @@ async fn created_at_count(
             };
             outer.push(Source { range, ids: (0, Id::MAX) });
         }
-        if *to < next {
+        if to_given.is_some() && *to < next {
             let low = keys::padded(first_id_at(*to - CLOCK_SKEW));
             let range = IndexRange {
                 index: keys::LICENSES_BY_MONTH,
