@@ -290,21 +290,7 @@ async fn counters_stay_exact_under_a_concurrent_order_and_import() {
     let (status, body) = t.upload_csv("rows.csv", file.as_bytes()).await;
     assert_eq!(status, 200, "{body}");
     let job = body["job_id"].as_u64().unwrap();
-    let import = async {
-        use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-        use shared::imports::worker::{follow_up_body, handle_event, WorkerOptions};
-        let mut message = SqsMessage::default();
-        message.message_id = Some("m".into());
-        message.body = Some(follow_up_body(t.company, job));
-        let mut event = SqsEvent::default();
-        event.records = vec![message];
-        let options = WorkerOptions {
-            deadline: std::time::SystemTime::now() + std::time::Duration::from_secs(600),
-            stop_margin: std::time::Duration::ZERO,
-            lease_margin: std::time::Duration::ZERO,
-        };
-        assert!(handle_event(&t.app, event, &options).await.batch_item_failures.is_empty());
-    };
+    let import = t.run_import_job(job);
     let orders = async {
         for i in 0..12 {
             let body = json!({"id": format!("shared-{}", i % 3), "append": true, "customer": {"email": format!("c{}@example.com", i % 5)},
@@ -313,8 +299,7 @@ async fn counters_stay_exact_under_a_concurrent_order_and_import() {
             assert_eq!(status, 200, "{order}");
         }
     };
-    tokio::join!(import, orders);
-    let (_, result) = t.get(&format!("/api/v1/licenses-import-results/{job}/")).await;
+    let (result, ()) = tokio::join!(import, orders);
     assert_eq!(result["status"], "success", "{result}");
     assert_eq!(counter_mismatches(&t).await, Vec::<String>::new());
     let (_, all) = t.get("/api/v1/licenses/?limit=1").await;

@@ -115,21 +115,7 @@ async fn upload(t: &Tenant, file: &str) -> u64 {
 
 /// Runs the worker on `job` (as its follow-up message would); (created, existed) licenses.
 async fn import(t: &Tenant, job: u64) -> (u64, u64) {
-    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-    use shared::imports::worker::{follow_up_body, handle_event, WorkerOptions};
-    let mut message = SqsMessage::default();
-    message.message_id = Some("m".into());
-    message.body = Some(follow_up_body(t.company, job));
-    let mut event = SqsEvent::default();
-    event.records = vec![message];
-    let options = WorkerOptions {
-        deadline: std::time::SystemTime::now() + Duration::from_secs(600),
-        stop_margin: Duration::ZERO,
-        lease_margin: Duration::ZERO,
-    };
-    let response = handle_event(&t.app, event, &options).await;
-    assert!(response.batch_item_failures.is_empty());
-    let (_, result) = t.get(&format!("/api/v1/licenses-import-results/{job}/")).await;
+    let result = t.run_import_job(job).await;
     assert_eq!(result["status"], "success", "{result}");
     let counts = &result["result"];
     (counts["created_licenses_count"].as_u64().unwrap(), counts["existed_licenses_count"].as_u64().unwrap())

@@ -173,6 +173,25 @@ impl Tenant {
         Tenant { app, company, key }
     }
 
+    /// Runs the import worker on `job` as its follow-up message would, with ten minutes to go;
+    /// the job's result afterwards (it must have ended, every message acknowledged).
+    pub async fn run_import_job(&self, job: Id) -> Value {
+        use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+        use shared::imports::worker::{follow_up_body, handle_event, WorkerOptions};
+        let mut message = SqsMessage::default();
+        message.message_id = Some("m".into());
+        message.body = Some(follow_up_body(self.company, job));
+        let mut event = SqsEvent::default();
+        event.records = vec![message];
+        let options = WorkerOptions {
+            deadline: std::time::SystemTime::now() + std::time::Duration::from_secs(600),
+            stop_margin: std::time::Duration::ZERO,
+            lease_margin: std::time::Duration::ZERO,
+        };
+        assert!(handle_event(&self.app, event, &options).await.batch_item_failures.is_empty());
+        self.get(&format!("/api/v1/licenses-import-results/{job}/")).await.1
+    }
+
     /// Another key of this company, scoped to `products`.
     pub async fn scoped_key(&self, products: &[Id]) -> String {
         provision::create_api_key(&self.app.store, self.company, Some(products.to_vec())).await.expect("create key")
