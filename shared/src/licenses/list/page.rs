@@ -321,11 +321,12 @@ async fn created_at_count(
             total += n;
             continue;
         }
-        // Outside the bounds: the ids before `from` and after `to` (widened by the skew); an
-        // end the query left open has no outside (`to` is then now: nothing is created later).
+        // Outside the bounds: the ids before `from` and after `to` (widened by the skew). An
+        // end the query left open, or that the plan moved to the company's creation or to now,
+        // has no outside: nothing was created before the company, or after now.
         let (from_given, to_given) = query.time_bounds("created_at");
         let mut outer = Vec::new();
-        if from_given.is_some() && *from > start {
+        if from_given.is_some_and(|given| given >= *from) && *from > start {
             let high = keys::padded(first_id_at(*from + CLOCK_SKEW));
             let range = IndexRange {
                 index: keys::LICENSES_BY_MONTH,
@@ -335,7 +336,7 @@ async fn created_at_count(
             };
             outer.push(Source { range, ids: (0, Id::MAX) });
         }
-        if to_given.is_some() && *to < next {
+        if to_given.is_some_and(|given| given <= *to) && *to < next {
             let low = keys::padded(first_id_at(*to - CLOCK_SKEW));
             let range = IndexRange {
                 index: keys::LICENSES_BY_MONTH,
