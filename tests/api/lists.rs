@@ -316,3 +316,22 @@ async fn counters_stay_exact_under_a_concurrent_order_and_import() {
         assert_eq!(ids(&all).len(), n as usize, "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_created_at_range_is_counted_from_the_month_counters_not_by_reading_it() {
+    // A company minutes old: the plan starts its `created_at__gte=<last week>` range at the
+    // company's creation, where nothing lies outside it.
+    let t = Tenant::of(isolated_app(&Faults::default(), true).await).await;
+    t.product("app").await;
+    for o in 0..4 {
+        let licenses: Vec<Value> = (0..60).map(|i| json!({"key": format!("CR-{o}-{i:02}")})).collect();
+        let body = json!({"id": format!("cr-{o}"), "items": [{"product_code": "app", "licenses": licenses}]});
+        assert_eq!(t.post(CREATE, &body).await.0, 200);
+    }
+    let week_ago = shared::timefmt::format_date((shared::timefmt::now() - time::Duration::days(7)).date());
+    let before = t.app.store.items_read();
+    let (_, page) = t.get(&format!("/api/v1/licenses/?created_at__gte={week_ago}&limit=5")).await;
+    let read = t.app.store.items_read() - before;
+    assert_eq!((page["count"].clone(), ids(&page).len()), (json!(240), 5));
+    assert!(read < 240, "{read} items read for a count of 240 and a page of 5");
+}
