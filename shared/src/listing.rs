@@ -560,6 +560,22 @@ pub fn compare(a: &FieldValue, b: &FieldValue) -> Ordering {
     }
 }
 
+/// The length of `value` as JSON text, counted as it is written (nothing is kept).
+pub fn json_len(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    serde_json::to_writer(&mut counter, value).map_or(0, |_| counter.0)
+}
+
 /// The DRF paginated body, `next`/`previous` keeping every other query parameter.
 /// The page of API.md §1. Results that would pass `MAX_RESULTS_BYTES` are left to the next
 /// page: `next` then starts after the last result sent.
@@ -568,7 +584,7 @@ pub fn page_body(req: &Request, count: usize, limit: usize, offset: usize, mut r
     let fits = results
         .iter()
         .take_while(|r| {
-            bytes += serde_json::to_string(r).map_or(0, |t| t.len()) + 1;
+            bytes += json_len(r) + 1;
             bytes <= MAX_RESULTS_BYTES
         })
         .count()
@@ -703,6 +719,12 @@ mod tests {
                 other => panic!("{query}: {:?}", other.map(|_| ())),
             }
         }
+    }
+
+    #[test]
+    fn json_len_is_the_length_of_the_text() {
+        let value = json!({"a": [1, "x\u{e9}"], "b": null, "c": {"d": 2.5}});
+        assert_eq!(json_len(&value), serde_json::to_string(&value).unwrap().len());
     }
 
     #[test]

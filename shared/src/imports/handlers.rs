@@ -108,7 +108,7 @@ pub async fn list_import_results_handler(app: &App, req: Request) -> Response<Bo
             let rows = futures_util::future::try_join_all(chunk.iter().map(|job| invalid_rows(store, job))).await?;
             for (job, rows) in chunk.iter().zip(rows) {
                 let result = job.render(&rows);
-                bytes += serde_json::to_string(&result).map_or(0, |t| t.len());
+                bytes += crate::listing::json_len(&result);
                 results.push(result);
                 if bytes > MAX_RESULTS_BYTES {
                     break 'render;

@@ -202,7 +202,7 @@ pub async fn list_orders_handler(app: &App, req: Request) -> Response<Body> {
             let read = futures_util::future::try_join_all(chunk.iter().map(|o| order_licenses(store, o))).await?;
             for (order, (licenses, truncated)) in chunk.iter().zip(read) {
                 let view = render_visible(store, order, licenses, truncated, principal, &mut ctx).await?;
-                bytes += serde_json::to_string(&view).map_or(0, |t| t.len());
+                bytes += crate::listing::json_len(&view);
                 views.push(view);
                 if bytes > MAX_RESULTS_BYTES {
                     break 'render;
