@@ -20,7 +20,9 @@ struct Client {
 
 impl Client {
     async fn new() -> Self {
-        let app: &'static shared::App = Box::leak(Box::new(integration_tests::app().await));
+        // A table of its own: some of these import thousands of rows.
+        let faults = integration_tests::faults::Faults::default();
+        let app: &'static shared::App = Box::leak(Box::new(integration_tests::isolated_app(&faults, true).await));
         let (company, key) = provision::create_company(&app.store, "compat").await.expect("company");
         Client { base: front::start(app).await, key, app, company }
     }

@@ -82,7 +82,7 @@ fn sample_row(cells: &[(&str, &str)]) -> String {
 
 #[tokio::test]
 async fn the_sample_with_invalid_rows_imports_exactly_and_a_reimport_finds_everything() {
-    let t = Tenant::new().await;
+    let t = Tenant::isolated().await;
     t.product("mch").await;
     let mut content = format!("\u{feff}{SAMPLE}");
     for cells in [
@@ -198,7 +198,7 @@ async fn the_sample_with_invalid_rows_imports_exactly_and_a_reimport_finds_every
 
 #[tokio::test]
 async fn uploads_are_checked_before_anything_is_queued() {
-    let t = Tenant::new().await;
+    let t = Tenant::isolated().await;
     let header = "license__license_key,product__short_code\r\n";
     for (content, needle) in [
         (&b""[..], "empty"),
@@ -231,7 +231,7 @@ async fn uploads_are_checked_before_anything_is_queued() {
 
 #[tokio::test]
 async fn results_list_filter_and_stay_in_their_company() {
-    let t = Tenant::new().await;
+    let t = Tenant::isolated().await;
     let app = t.product("app").await;
     let done = import(&t, "one.csv", b"license__license_key,product__short_code\r\nK-1,app\r\n").await;
     let (status, pending) = upload(&t, "two.csv", b"license__license_key,product__short_code\r\nK-2,app\r\n").await;
@@ -256,7 +256,7 @@ async fn results_list_filter_and_stay_in_their_company() {
     assert_eq!(result["result"]["invalid_rows"][0]["row"], 2);
     assert!(result["result"]["invalid_rows"][0]["errors"]["product__short_code"].is_array());
 
-    let other = Tenant::new().await;
+    let other = Tenant::isolated().await;
     assert_eq!(other.get(&format!("/api/v1/licenses-import-results/{}/", done["id"])).await.0, 404);
     assert_eq!(other.get("/api/v1/licenses-import-results/").await.1["count"], 0);
 }
@@ -299,7 +299,7 @@ async fn licenses_of(t: &Tenant) -> Vec<String> {
 #[tokio::test]
 async fn redelivered_and_interrupted_imports_end_like_one_clean_run() {
     let file = generated_file();
-    let clean = Tenant::new().await;
+    let clean = Tenant::isolated().await;
     clean.product("app").await;
     let expected = import(&clean, "gen.csv", file.as_bytes()).await;
     assert_eq!(expected["status"], "success");
@@ -310,7 +310,7 @@ async fn redelivered_and_interrupted_imports_end_like_one_clean_run() {
     assert_eq!(expected_licenses.len(), 980);
 
     // The same message twice at once, then once more: one run does the work.
-    let twice = Tenant::new().await;
+    let twice = Tenant::isolated().await;
     twice.product("app").await;
     let (_, body) = upload(&twice, "gen.csv", file.as_bytes()).await;
     let job = body["job_id"].as_u64().unwrap();
@@ -326,7 +326,7 @@ async fn redelivered_and_interrupted_imports_end_like_one_clean_run() {
     assert_eq!(counter_mismatches(&twice).await, Vec::<String>::new(), "counters of a redelivered job");
 
     // A run killed after its first batches; the message comes back once the lease expired.
-    let killed = Tenant::new().await;
+    let killed = Tenant::isolated().await;
     killed.product("app").await;
     let (_, body) = upload(&killed, "gen.csv", file.as_bytes()).await;
     let job = body["job_id"].as_u64().unwrap();
@@ -366,7 +366,7 @@ async fn redelivered_and_interrupted_imports_end_like_one_clean_run() {
 
 #[tokio::test]
 async fn a_run_out_of_time_continues_in_a_follow_up_message() {
-    let mut t = Tenant::new().await;
+    let mut t = Tenant::isolated().await;
     t.product("app").await;
     // A queue of this test's own, so that it reads only its follow-ups.
     let sqs = t.app.sqs.clone();
@@ -399,7 +399,7 @@ async fn a_run_out_of_time_continues_in_a_follow_up_message() {
 
 #[tokio::test]
 async fn a_file_with_a_bad_header_fails_its_job_with_the_reason() {
-    let t = Tenant::new().await;
+    let t = Tenant::isolated().await;
     let (_, body) = t.post("/api/v1/licenses/import_from_csv/upload_url/", &json!({"file_name": "bad.csv"})).await;
     let job = body["job_id"].as_u64().unwrap();
     let bucket = t.app.config.import_bucket.clone().unwrap();
@@ -476,7 +476,7 @@ async fn queued_event(t: &Tenant, key: &str) -> String {
 
 #[tokio::test]
 async fn a_presigned_upload_is_imported_from_its_s3_event() {
-    let t = Tenant::new().await;
+    let t = Tenant::isolated().await;
     t.product("app").await;
     let (status, body) =
         t.post("/api/v1/licenses/import_from_csv/upload_url/", &json!({"file_name": "big file.csv"})).await;
@@ -507,7 +507,7 @@ async fn a_key_claimed_mid_import_is_found_existing_and_the_job_finishes() {
     // Issue 11, item 1: a batch that loses a race is planned again; it used to be taken for a
     // lost lease (a time in memory compared with its stored, truncated text), leaving the job
     // `running` forever.
-    let t = Tenant::new().await;
+    let t = Tenant::isolated().await;
     t.product("app").await;
     let (_, body) = upload(&t, "gen.csv", generated_file().as_bytes()).await;
     let job = body["job_id"].as_u64().unwrap();
@@ -540,7 +540,7 @@ async fn a_key_claimed_mid_import_is_found_existing_and_the_job_finishes() {
 #[tokio::test]
 async fn a_second_upload_to_the_url_never_mixes_into_a_started_job() {
     // Issue 11, item 4: the presigned URL accepts PUTs until it expires.
-    let t = Tenant::new().await;
+    let t = Tenant::isolated().await;
     t.product("app").await;
     let (_, body) = t.post("/api/v1/licenses/import_from_csv/upload_url/", &json!({"file_name": "gen.csv"})).await;
     let job = body["job_id"].as_u64().unwrap();
@@ -589,7 +589,7 @@ async fn a_second_upload_to_the_url_never_mixes_into_a_started_job() {
 async fn an_import_under_random_faults_ends_exactly_as_a_clean_run() {
     use integration_tests::faults::{Fault, Faults, Service};
     let file = generated_file();
-    let clean = Tenant::new().await;
+    let clean = Tenant::isolated().await;
     clean.product("app").await;
     let expected = import(&clean, "gen.csv", file.as_bytes()).await;
     let expected_licenses = licenses_of(&clean).await;

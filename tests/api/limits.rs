@@ -70,7 +70,7 @@ async fn an_item_over_400_kb_is_a_400_naming_its_largest_field() {
 
 #[tokio::test]
 async fn an_order_over_4_mb_is_written_in_transactions_that_fit() {
-    let t = Tenant::new().await;
+    let t = Tenant::isolated().await;
     // 12 licenses of ~350 KB: 4.2 MB, 28 writes; one transaction would pass DynamoDB's 4 MB.
     let values = app_with_fields(&t, 100, 3_500).await;
     let licenses: Vec<_> = (0..12).map(|i| json!({"key": format!("HEAVY-{i:03}"), "custom_fields": values})).collect();

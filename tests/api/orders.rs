@@ -466,7 +466,7 @@ async fn concurrent_orders_for_one_key_let_exactly_one_win() {
 
 #[tokio::test]
 async fn a_thousand_licenses_commit_together() {
-    let t = Tenant::new().await;
+    let t = Tenant::isolated().await;
     t.product("plain").await;
     let many: Vec<Value> = (0..1000).map(|i| json!({"key": format!("BULK-{i:04}")})).collect();
     let (status, order) =
@@ -572,7 +572,7 @@ async fn generate_license_gives_fresh_keys() {
 #[tokio::test]
 async fn a_large_order_renders_its_newest_1000_licenses() {
     // Issue 12, item 6: an order of 1,500 licenses renders 1,000, says so and counts them all.
-    let t = Tenant::new().await;
+    let t = Tenant::isolated().await;
     t.product("app").await;
     let batch = |from: usize, n: usize| -> Vec<Value> {
         (from..from + n).map(|i| json!({"key": format!("BIG-{i:05}")})).collect()

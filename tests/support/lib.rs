@@ -156,6 +156,12 @@ impl Tenant {
         Self::of(app().await).await
     }
 
+    /// A fresh company on a table of its own: for tests that write thousands of items, which
+    /// would slow every other test's Queries (moto reads a whole table for each).
+    pub async fn isolated() -> Self {
+        Self::of(isolated_app(&faults::Faults::default(), true).await).await
+    }
+
     /// A fresh company served by `app` (one made with [`app_with_faults`], say).
     pub async fn of(app: App) -> Self {
         let (company, key) = provision::create_company(&app.store, "test company").await.expect("create company");
