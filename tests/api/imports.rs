@@ -231,7 +231,8 @@ async fn uploads_are_checked_before_anything_is_queued() {
 
 #[tokio::test]
 async fn results_list_filter_and_stay_in_their_company() {
-    let t = Tenant::isolated().await;
+    // On the shared table: the scoped manager below is another app on the same company.
+    let t = Tenant::new().await;
     let app = t.product("app").await;
     let done = import(&t, "one.csv", b"license__license_key,product__short_code\r\nK-1,app\r\n").await;
     let (status, pending) = upload(&t, "two.csv", b"license__license_key,product__short_code\r\nK-2,app\r\n").await;
@@ -256,7 +257,7 @@ async fn results_list_filter_and_stay_in_their_company() {
     assert_eq!(result["result"]["invalid_rows"][0]["row"], 2);
     assert!(result["result"]["invalid_rows"][0]["errors"]["product__short_code"].is_array());
 
-    let other = Tenant::isolated().await;
+    let other = Tenant::new().await;
     assert_eq!(other.get(&format!("/api/v1/licenses-import-results/{}/", done["id"])).await.0, 404);
     assert_eq!(other.get("/api/v1/licenses-import-results/").await.1["count"], 0);
 }
