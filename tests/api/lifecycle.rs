@@ -194,3 +194,23 @@ async fn bulk_update_is_all_or_nothing_with_errors_by_index() {
     assert_eq!(status, 400, "{errors}");
     assert!(errors["non_field_errors"][0].as_str().unwrap().contains("50"), "{errors}");
 }
+
+#[tokio::test]
+async fn history_entries_fit_an_item_whatever_the_license_holds() {
+    let (t, id, _) = two_licenses().await;
+    let path = format!("/api/v1/licenses/{id}/");
+    let big = |c: &str| json!({"blob": c.repeat(30 * 1024)});
+    for fill in ["a", "b"] {
+        let (status, body) = t.patch(&path, &json!({"metadata": big(fill), "note": fill})).await;
+        assert_eq!(status, 200, "a license of 30 KB metadata changes: {body}");
+    }
+    assert_eq!(t.call_as(Some(&t.key), Method::DELETE, &path, None).await.0, 204);
+    let entries = history(&t, id).await;
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["deleted", "updated", "updated"]);
+    let changed = &entries[1]["changes"];
+    assert_eq!(changed["note"], json!(["a", "b"]));
+    assert!(changed["metadata"][0].as_str().is_some_and(|s| s.ends_with("bytes not kept)")), "{changed}");
+    assert_eq!(entries[0]["changes"]["license_key"], json!(["LIFE-1", null]));
+    assert!(entries.iter().all(|e| e.to_string().len() < 16 * 1024));
+}

@@ -14,7 +14,9 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{ok, query_pairs};
 use crate::ids::Id;
-use crate::listing::{page_body, page_from_index, FilterSpec, ListQuery, ListRules, Lookup, OrderSpec, MAX_LIMIT};
+use crate::listing::{
+    json_len, page_body, page_from_index, FilterSpec, ListQuery, ListRules, Lookup, OrderSpec, MAX_LIMIT,
+};
 use crate::store::{keys, Entity, IndexKey, IndexPager, StoreError, Transaction};
 use crate::timefmt::{format_time, rfc3339};
 
@@ -26,6 +28,8 @@ pub enum Action {
     Enabled,
     Disabled,
     Reset,
+    UserAssigned,
+    UserUnassigned,
     Deleted,
 }
 
@@ -37,6 +41,8 @@ impl Action {
             Action::Enabled => "enabled",
             Action::Disabled => "disabled",
             Action::Reset => "reset",
+            Action::UserAssigned => "user_assigned",
+            Action::UserUnassigned => "user_unassigned",
             Action::Deleted => "deleted",
         }
     }
@@ -83,8 +89,20 @@ impl Entity for HistoryEntry {
     }
 }
 
-/// The top-level fields whose values differ between two renderings, as `[before, after]`.
+/// Most bytes of JSON an entry's `changes` keeps. A license item may hold up to 400 KB (most of
+/// it metadata), so a change's before and after could not both fit one item: the largest values
+/// are replaced by a note of their size until the rest fits.
+pub const MAX_CHANGES_BYTES: usize = 12 * 1024;
+/// What one entry may cost a transaction: its changes and the rest of the item.
+pub const ENTRY_BYTES: usize = MAX_CHANGES_BYTES + 4 * 1024;
+
+/// The top-level fields whose values differ between two renderings, as `[before, after]`,
+/// within [`MAX_CHANGES_BYTES`].
 pub fn changes(before: &Value, after: &Value) -> Map<String, Value> {
+    within_budget(all_changes(before, after))
+}
+
+fn all_changes(before: &Value, after: &Value) -> Map<String, Value> {
     let empty = Map::new();
     let (b, a) = (before.as_object().unwrap_or(&empty), after.as_object().unwrap_or(&empty));
     let mut changed = Map::new();
@@ -96,6 +114,31 @@ pub fn changes(before: &Value, after: &Value) -> Map<String, Value> {
     }
     for (field, new) in a.iter().filter(|(field, _)| !b.contains_key(*field)) {
         changed.insert(field.clone(), json!([Value::Null, new]));
+    }
+    changed
+}
+
+/// `changed` with its largest values replaced by `"(N bytes not kept)"` until its JSON is at most
+/// [`MAX_CHANGES_BYTES`].
+fn within_budget(mut changed: Map<String, Value>) -> Map<String, Value> {
+    let mut sides: Vec<(usize, String, usize)> = changed
+        .iter()
+        .flat_map(|(field, pair)| {
+            let pair = pair.as_array().cloned().unwrap_or_default();
+            pair.into_iter().enumerate().map(move |(side, value)| (json_len(&value), field.clone(), side))
+        })
+        .collect();
+    sides.sort_unstable_by_key(|side| std::cmp::Reverse(side.0));
+    let mut total = json_len(&Value::Object(changed.clone()));
+    for (size, field, side) in sides {
+        if total <= MAX_CHANGES_BYTES {
+            break;
+        }
+        let note = Value::String(format!("({size} bytes not kept)"));
+        total = total + json_len(&note) - size;
+        if let Some(slot) = changed.get_mut(&field).and_then(|pair| pair.get_mut(side)) {
+            *slot = note;
+        }
     }
     changed
 }
@@ -206,5 +249,17 @@ mod tests {
             json!({"enabled": [true, false], "max_activations": [1, 3], "new": [null, 1]})
         );
         assert!(changes(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn large_values_are_replaced_by_their_size_until_the_entry_fits() {
+        let big = "x".repeat(300 * 1024);
+        let before = json!({"metadata": {"blob": big}, "note": "a"});
+        let after = json!({"metadata": {"blob": format!("{big}y")}, "note": "b"});
+        let changed = Value::Object(changes(&before, &after));
+        assert!(json_len(&changed) <= MAX_CHANGES_BYTES, "{}", json_len(&changed));
+        assert_eq!(changed["note"], json!(["a", "b"]));
+        assert_eq!(changed["metadata"][0], json!(format!("({} bytes not kept)", 300 * 1024 + 11)));
+        assert!(changed["metadata"][1].as_str().is_some_and(|s| s.ends_with("bytes not kept)")));
     }
 }

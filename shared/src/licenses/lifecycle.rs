@@ -8,8 +8,8 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::handlers::{customers_of, render_one, replace_features, visible_license};
-use super::history::{Action, Recorder};
+use super::handlers::{customers_of, replace_features, visible_license};
+use super::history::{Action, Recorder, ENTRY_BYTES};
 use super::{License, RenderCtx};
 use crate::app::{respond, route, App, Routed};
 use crate::auth::Principal;
@@ -180,7 +180,7 @@ pub async fn disable_bulk_handler(app: &App, req: Request) -> Response<Body> {
                 ..license.clone()
             };
             let cost = store.create_cost(&disabled)?;
-            if !tx.has_room(WriteCost { writes: 2, bytes: cost.bytes + HISTORY_BYTES }, WriteCost::default()) {
+            if !tx.has_room(WriteCost { writes: 2, bytes: cost.bytes + ENTRY_BYTES }, WriteCost::default()) {
                 std::mem::replace(&mut tx, store.transaction()).commit().await?;
             }
             let (before, after) =
@@ -199,9 +199,6 @@ pub async fn disable_bulk_handler(app: &App, req: Request) -> Response<Body> {
     })
     .await
 }
-
-/// A generous size of one history entry, for transaction budgets.
-const HISTORY_BYTES: usize = 16 * 1024;
 
 /// `PATCH /api/v1/licenses/bulk_update/` with a JSON array of up to 50 `{"id", <properties>}`:
 /// all or nothing, in one transaction with their history entries; a field error answers 400
@@ -301,7 +298,15 @@ pub async fn delete_license_handler(app: &App, req: Request) -> Response<Body> {
         let principal = &routed.principal;
         let store = app.store.tenant(principal.company);
         let license = visible_license(store, principal, routed.id.ok_or(ApiError::NotFound)?).await?;
-        let before = render_one(store, &license).await?;
+        // What identified the license: the whole license would not fit an entry (its metadata).
+        let before = json!({
+            "id": license.id,
+            "license_key": license.license_key,
+            "order": license.order,
+            "order_store_id": license.order_store_id,
+            "product": license.product,
+            "customer": license.customer,
+        });
         let now = crate::timefmt::now();
         let ids = app.ids().await?;
         let mut tx = store.transaction();

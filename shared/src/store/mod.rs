@@ -1249,7 +1249,9 @@ impl Transaction<'_> {
             .key(keys::PK, s(pk))
             .key(keys::SK, s(sk))
             .update_expression("ADD #n :n SET updated_at = :at")
-            .condition_expression("attribute_exists(PK)")
+            // `updated_at` must change, or a writer that read it could still replace the item
+            // and lose this increment; equal only within one microsecond of another write.
+            .condition_expression("attribute_exists(PK) AND updated_at <> :at")
             .expression_attribute_names("#n", attribute)
             .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
             .expression_attribute_values(":at", s(format_time(updated_at)))
