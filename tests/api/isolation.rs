@@ -21,11 +21,13 @@ async fn company_with_everything() -> (Tenant, Vec<(&'static str, u64)>) {
         .post(
             "/api/v1/orders/create_order/",
             &json!({"id": "b-1", "customer": {"email": "boss@b.example"},
-                    "items": [{"product_code": "secret", "licenses": [{"key": "B-KEY-1"}]}]}),
+                    "items": [{"product_code": "secret", "licenses": [{"key": "B-KEY-1",
+                      "users": [{"email": "user@b.example"}]}]}]}),
         )
         .await;
     assert_eq!(status, 200, "{order}");
     let license = order["order_items"][0]["licenses"][0]["id"].as_u64().unwrap();
+    let user = order["order_items"][0]["licenses"][0]["license_users"][0]["id"].as_u64().unwrap();
     let order = order["id"].as_u64().unwrap();
     let (status, job) = b.post("/api/v1/licenses/import_from_csv/upload_url/", &json!({})).await;
     assert_eq!(status, 200, "{job}");
@@ -40,6 +42,7 @@ async fn company_with_everything() -> (Tenant, Vec<(&'static str, u64)>) {
         ("orders", order),
         ("licenses", license),
         ("licenses-import-results", job),
+        ("license-users", user),
     ];
     (b, objects)
 }
@@ -73,6 +76,20 @@ async fn no_endpoint_shows_or_changes_another_company_s_objects() {
         assert_eq!(a.post(&format!("{path}{action}/"), &json!({})).await.0, 404, "{action} on B's license");
     }
     assert_eq!(a.call_as(Some(&a.key), Method::DELETE, &path, None).await.0, 404, "DELETE {path}");
+    // B's license users (API.md §8.2): not assignable, changeable nor found by email.
+    let user = objects.iter().find(|(c, _)| *c == "license-users").unwrap().1;
+    for action in ["assign_user", "assign_users", "unassign_user", "set_users_activations"] {
+        let body = json!({"email": "x@a.example", "emails": [{"email": "x@a.example"}], "license_user_id": user});
+        assert_eq!(a.post(&format!("{path}{action}/"), &body).await.0, 404, "{action} on B's license");
+    }
+    let user_path = format!("/api/v1/license-users/{user}/");
+    assert_eq!(a.patch(&user_path, &json!({"first_name": "taken over"})).await.0, 404, "PATCH {user_path}");
+    let password = json!({"password": "taken over"});
+    assert_eq!(a.post(&format!("{user_path}set_password/"), &password).await.0, 404);
+    assert_eq!(a.post("/api/v1/license-users/set_password/?email=user@b.example", &password).await.0, 404);
+    assert_eq!(a.get("/api/v1/license-users/?true_email=user@b.example").await.1["count"], 0);
+    assert_eq!(a.get(&format!("/api/v1/license-users/?license={license}")).await.1["count"], 0);
+    assert_eq!(b.get(&user_path).await.1["is_initial_password"], true, "B's user is unchanged");
     let (_, history) = a.get(&format!("/api/v1/license-histories/?license={license}")).await;
     assert_eq!(history["count"], 0, "B's history is not A's");
     let unchanged = b.get(&format!("/api/v1/licenses/{license}/")).await.1;

@@ -214,3 +214,79 @@ async fn history_entries_fit_an_item_whatever_the_license_holds() {
     assert_eq!(entries[0]["changes"]["license_key"], json!(["LIFE-1", null]));
     assert!(entries.iter().all(|e| e.to_string().len() < 16 * 1024));
 }
+
+#[tokio::test]
+async fn patching_an_order_moves_its_licenses_store_id_and_customer_with_it() {
+    let (t, id, _) = two_licenses().await;
+    let other = t.create("/api/v1/customers/", &json!({"email": "d@example.com"})).await;
+    let (_, listed) = t.get("/api/v1/orders/?store_id=life-1").await;
+    let order = listed["results"][0]["id"].as_u64().unwrap();
+    let path = format!("/api/v1/orders/{order}/");
+    let (status, patched) = t
+        .patch(&path, &json!({"store_id": "life-renamed", "customer": other, "reference": "ref-9", "is_test": true}))
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!((patched["store_id"].clone(), patched["reference"].clone()), (json!("life-renamed"), json!("ref-9")));
+    assert_eq!(patched["customer"]["email"], "d@example.com");
+    let licenses = patched["order_items"][0]["licenses"].as_array().unwrap();
+    assert!(licenses
+        .iter()
+        .all(|l| l["order_store_id"] == "life-renamed" && l["customer"]["email"] == "d@example.com"));
+    assert_eq!(t.get(&path).await.1, patched, "what PATCH answered is what is stored");
+    let (_, license) = t.get(&format!("/api/v1/licenses/{id}/")).await;
+    assert_eq!(license["order_store_id"], "life-renamed");
+    for (query, n) in [
+        ("order__store_id=life-renamed", 2),
+        ("order__store_id=life-1", 0),
+        ("customer__email=d@example.com", 2),
+        ("customer__email=c@example.com", 0),
+    ] {
+        assert_eq!(t.get(&format!("/api/v1/licenses/?{query}")).await.1["count"], n, "{query}");
+    }
+    let (_, customers) = t.get("/api/v1/customers/?order_by=email").await;
+    let totals: Vec<(Value, Value)> = customers["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["total_orders"].clone(), c["total_licenses"].clone()))
+        .collect();
+    assert_eq!(totals, [(json!(0), json!(0)), (json!(1), json!(2))]);
+    assert_eq!(counter_mismatches(&t).await, Vec::<String>::new());
+
+    // The old store id is free, a taken one is a 409, bad fields are 400s, nothing written.
+    let (status, _) = t
+        .post(CREATE, &json!({"id": "life-1", "items": [{"product_code": "cli", "licenses": [{"key": "CLI-1"}]}]}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(t.patch(&path, &json!({"store_id": "life-1"})).await.0, 409);
+    let (status, errors) = t.patch(&path, &json!({"store_id": "", "customer": 1, "is_trial": "maybe"})).await;
+    assert_eq!(status, 400, "{errors}");
+    assert!(errors["store_id"].is_array() && errors["is_trial"].is_array(), "{errors}");
+    assert_eq!(t.patch(&path, &json!({"customer": 1})).await.0, 400, "an unknown customer");
+    assert_eq!(t.get(&path).await.1["store_id"], "life-renamed");
+
+    // Scope: an order of `app` only is not there for a manager of `cli`.
+    let cli = t.get("/api/v1/products/?short_code=cli").await.1["results"][0]["id"].as_u64().unwrap();
+    let scoped = t.scoped_key(&[cli]).await;
+    let (status, _) = t.call_as(Some(&scoped), Method::PATCH, &path, Some(&json!({"reference": "x"}))).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_large_order_keeps_its_store_id_but_changes_the_rest() {
+    let t = Tenant::new().await;
+    t.product("bulk").await;
+    let licenses: Vec<Value> = (0..91).map(|i| json!({"key": format!("BULK-{i}")})).collect();
+    let (status, order) =
+        t.post(CREATE, &json!({"id": "big-1", "items": [{"product_code": "bulk", "licenses": licenses}]})).await;
+    assert_eq!(status, 200, "{order}");
+    let path = format!("/api/v1/orders/{}/", order["id"]);
+    let (status, errors) = t.patch(&path, &json!({"store_id": "big-2"})).await;
+    assert_eq!(status, 400, "{errors}");
+    assert!(errors["store_id"][0].as_str().unwrap().contains("90"), "{errors}");
+    let (status, patched) = t.patch(&path, &json!({"reference": "fine"})).await;
+    assert_eq!(
+        (status, patched["reference"].clone(), patched["store_id"].clone()),
+        (200, json!("fine"), json!("big-1"))
+    );
+}

@@ -176,7 +176,13 @@ fn random_query(rng: &mut StdRng, licenses: &[License], ctx: &LicenseCtx) -> Str
             22 => ("customer__account__code", "acme".into()),
             23 => (
                 "customer__label__in",
-                ctx.customers.values().flat_map(|c| c.labels.iter().map(|x| x.label)).next().unwrap_or(1).to_string(),
+                ctx.related
+                    .customers
+                    .values()
+                    .flat_map(|c| c.labels.iter().map(|x| x.label))
+                    .next()
+                    .unwrap_or(1)
+                    .to_string(),
             ),
             24 => ("product__short_code__in", format!("{},{}", product(rng).short_code, product(rng).short_code)),
             25 => ("order__store_id", l.order_store_id.clone()),
@@ -240,7 +246,10 @@ async fn random_filters_answer_as_the_reference_evaluator() {
     let ctx = LicenseCtx {
         company: t.company,
         catalog: Catalog::load(store).await.unwrap(),
-        customers: scan::<Customer>(&t).await.into_iter().map(|c| (c.id, c)).collect(),
+        related: shared::licenses::Related {
+            customers: scan::<Customer>(&t).await.into_iter().map(|c| (c.id, c)).collect(),
+            users: HashMap::new(),
+        },
         orders: scan::<Order>(&t).await.into_iter().map(|o| (o.id, o)).collect::<HashMap<_, _>>(),
     };
     let scoped_products = [app, ctx.catalog.product_by_code("team").unwrap().id];

@@ -94,6 +94,9 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
             None => Box::pin(orders::list_orders_handler(app, req)),
             Some("create_order") => Box::pin(orders::create_order_handler(app, req)),
             Some("generate_license") => Box::pin(orders::generate_license_handler(app, req)),
+            Some(_) if req.method() == Method::PATCH => {
+                Box::pin(shared::orders::update::update_order_handler(app, req))
+            }
             Some(_) => Box::pin(orders::get_order_handler(app, req)),
         },
         Some("licenses") => match (segments.get(1).map(String::as_str), segments.get(2)) {
@@ -110,9 +113,13 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
             (Some(_), Some(action)) => match action.as_str() {
                 "enable" | "disable" => Box::pin(lifecycle::set_enabled_handler(app, req)),
                 "reset" => Box::pin(lifecycle::reset_handler(app, req)),
+                "assign_user" | "assign_users" | "unassign_user" | "set_users_activations" => {
+                    Box::pin(shared::licenses::assignments::license_user_assignments_handler(app, req))
+                }
                 _ => Box::pin(licenses::update_features_handler(app, req)),
             },
         },
+        Some("license-users") => Box::pin(shared::licenses::license_users::license_users_handler(app, req)),
         Some("license-histories") => Box::pin(shared::licenses::history::license_histories_handler(app, req)),
         Some("licenses-import-results") => match segments.get(1) {
             None => Box::pin(imports::list_import_results_handler(app, req)),
@@ -393,10 +400,12 @@ pub async fn counter_mismatches(t: &Tenant) -> Vec<String> {
     }
     let customers = scan::<Customer>(t).await;
     let jobs = scan::<shared::imports::ImportJob>(t).await.len() as i64;
+    let users = scan::<shared::licenses::users::CompanyUser>(t).await.len() as i64;
     let entities = [
         ("orders", store.entity_count::<Order>().await, orders.len() as i64),
         ("customers", store.entity_count::<Customer>().await, customers.len() as i64),
         ("import jobs", store.entity_count::<shared::imports::ImportJob>().await, jobs),
+        ("license users", store.entity_count::<shared::licenses::users::CompanyUser>().await, users),
     ];
     for (kind, counted, n) in entities {
         let counted = counted.expect("an entity counter");

@@ -1,7 +1,5 @@
 //! The license endpoints, one handler per Lambda: retrieve, list, update_features.
 
-use std::collections::HashMap;
-
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value};
@@ -10,11 +8,11 @@ use super::history::Action;
 use super::lifecycle::change;
 use super::list::page::list;
 use super::list::{canonical_pairs, parse_query};
-use super::{License, LicenseFeature, RenderCtx};
+use super::{License, LicenseFeature, Related, RenderCtx};
 use crate::app::{respond, route, App};
 use crate::auth::Principal;
 use crate::catalog::templates::MAX_FEATURES;
-use crate::catalog::{Catalog, Customer};
+use crate::catalog::Catalog;
 use crate::error::{ApiError, FieldErrors};
 use crate::ids::{Id, IdGenerator};
 use crate::input::Input;
@@ -43,19 +41,16 @@ pub(super) async fn visible_license(
     Ok(license)
 }
 
-/// Customers by id (those that exist).
-pub(super) async fn customers_of(
+/// The license JSON of each of `licenses`, with their customers and users (one BatchGetItem).
+pub(super) async fn render_all(
     store: TenantStore<'_>,
-    ids: impl Iterator<Item = Id>,
-) -> Result<HashMap<Id, Customer>, ApiError> {
-    let ids: Vec<Id> = ids.collect();
-    Ok(store.get_many::<Customer>(&ids).await?.into_iter().map(|c| (c.id, c)).collect())
-}
-
-pub(super) async fn render_one(store: TenantStore<'_>, license: &License) -> Result<Value, ApiError> {
-    let catalog = Catalog::load(store).await?;
-    let customers = customers_of(store, license.customer.into_iter()).await?;
-    Ok(license.render(&RenderCtx { company: store.company(), catalog: &catalog, customers: &customers }))
+    catalog: &Catalog,
+    licenses: &[License],
+) -> Result<Vec<Value>, ApiError> {
+    let mut related = Related::default();
+    related.fill(store, licenses, []).await?;
+    let render = RenderCtx { company: store.company(), catalog, related: &related };
+    Ok(licenses.iter().map(|l| l.render(&render)).collect())
 }
 
 /// `GET /api/v1/licenses/{id}/`: the license item (one read), the catalog and its customer.
@@ -64,7 +59,9 @@ pub async fn get_license_handler(app: &App, req: Request) -> Response<Body> {
         let routed = route(app, &req, &["licenses", "{id}"], Method::GET).await?;
         let store = app.store.tenant(routed.principal.company);
         let license = visible_license(store, &routed.principal, routed.id.ok_or(ApiError::NotFound)?).await?;
-        Ok(crate::http::ok(&render_one(store, &license).await?))
+        let catalog = Catalog::load(store).await?;
+        let mut rendered = render_all(store, &catalog, std::slice::from_ref(&license)).await?;
+        Ok(crate::http::ok(&rendered.remove(0)))
     })
     .await
 }
@@ -79,11 +76,9 @@ pub async fn list_licenses_handler(app: &App, req: Request) -> Response<Body> {
         let query = parse_query(&pairs, ListRules::of(&req, LICENSES_MAX_LIMIT))?;
         let catalog = Catalog::load(store).await?;
         let mut listed = list(store, principal, &query, catalog, crate::timefmt::now()).await?;
-        let missing: Vec<Id> =
-            listed.page.iter().filter_map(|l| l.customer).filter(|id| !listed.ctx.customers.contains_key(id)).collect();
-        listed.ctx.customers.extend(customers_of(store, missing.into_iter()).await?);
+        listed.ctx.related.fill(store, &listed.page, []).await?;
         let ctx = &listed.ctx;
-        let render = RenderCtx { company: principal.company, catalog: &ctx.catalog, customers: &ctx.customers };
+        let render = RenderCtx { company: principal.company, catalog: &ctx.catalog, related: &ctx.related };
         let results = listed.page.iter().map(|l| l.render(&render)).collect();
         Ok(crate::http::ok(&page_body(&req, listed.count, query.limit, query.offset, results)))
     })

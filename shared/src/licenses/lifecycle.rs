@@ -8,9 +8,9 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::handlers::{customers_of, replace_features, visible_license};
+use super::handlers::{render_all, replace_features, visible_license};
 use super::history::{Action, Recorder, ENTRY_BYTES};
-use super::{License, RenderCtx};
+use super::{License, Related, RenderCtx};
 use crate::app::{respond, route, App, Routed};
 use crate::auth::Principal;
 use crate::catalog::Catalog;
@@ -36,8 +36,8 @@ fn writable() -> Vec<(&'static str, Kind)> {
 }
 
 /// Reads, changes and writes one visible license with its history entry; the license after.
-/// Its DynamoDB requests: the license, its customer (for the JSON), the transaction (and the
-/// catalog version check).
+/// Its DynamoDB requests: the license, the transaction, its customer and users for the JSON
+/// (one BatchGetItem), and the catalog version check.
 pub(super) async fn change(
     app: &App,
     routed: &Routed,
@@ -45,19 +45,29 @@ pub(super) async fn change(
     apply: impl FnOnce(&License, &Catalog) -> Result<License, ApiError>,
 ) -> Result<Value, ApiError> {
     let principal = &routed.principal;
+    let license =
+        visible_license(app.store.tenant(principal.company), principal, routed.id.ok_or(ApiError::NotFound)?).await?;
+    change_read(app, principal, license, action, apply).await
+}
+
+/// [`change`] of a license already read (visible to `principal`).
+pub(super) async fn change_read(
+    app: &App,
+    principal: &Principal,
+    license: License,
+    action: Action,
+    apply: impl FnOnce(&License, &Catalog) -> Result<License, ApiError>,
+) -> Result<Value, ApiError> {
     let store = app.store.tenant(principal.company);
-    let license = visible_license(store, principal, routed.id.ok_or(ApiError::NotFound)?).await?;
     let catalog = Catalog::load(store).await?;
     let mut changed = apply(&license, &catalog)?;
-    let now = crate::timefmt::now();
     changed.updated_at = later_than(license.updated_at);
-    let customers = customers_of(store, license.customer.into_iter()).await?;
-    let render = RenderCtx { company: principal.company, catalog: &catalog, customers: &customers };
-    let (before, after) = (license.render(&render), changed.render(&render));
+    let (before, after) =
+        (rendered(&license, principal.company, &catalog), rendered(&changed, principal.company, &catalog));
     let ids = app.ids().await?;
     let mut tx = store.transaction();
     tx.replace(&license, &changed)?;
-    Recorder { principal, now }.record(
+    Recorder { principal, now: crate::timefmt::now() }.record(
         &mut tx,
         ids.next_id(),
         (license.id, license.product),
@@ -65,7 +75,7 @@ pub(super) async fn change(
         (&before, &after),
     )?;
     tx.commit().await?;
-    Ok(after)
+    Ok(render_all(store, &catalog, std::slice::from_ref(&changed)).await?.remove(0))
 }
 
 /// `PATCH /api/v1/licenses/{id}/`: the writable properties of §4, validated as create_order
@@ -150,10 +160,10 @@ fn bulk_ids(items: &[Value], limit: usize, object: bool) -> Result<Vec<Id>, ApiE
     Ok(ids)
 }
 
-/// A license JSON for history diffs only: the customer is the same on both sides, so it is
-/// rendered without reading it.
+/// A license JSON for history diffs only, rendered without reading anything: the customer is
+/// the same on both sides, and users show as the license holds them (never a password).
 fn rendered(license: &License, company: Id, catalog: &Catalog) -> Value {
-    license.render(&RenderCtx { company, catalog, customers: &HashMap::new() })
+    license.render(&RenderCtx { company, catalog, related: &Related::default() })
 }
 
 /// `POST /api/v1/licenses/disable_bulk/` with a JSON array of up to 1,000 license ids: every id
@@ -243,9 +253,7 @@ pub async fn bulk_update_handler(app: &App, req: Request) -> Response<Body> {
             )?;
         }
         tx.commit().await?;
-        let customers = customers_of(store, changed.iter().filter_map(|l| l.customer)).await?;
-        let render = RenderCtx { company: principal.company, catalog: &catalog, customers: &customers };
-        Ok(crate::http::ok(&Value::Array(changed.iter().map(|l| l.render(&render)).collect())))
+        Ok(crate::http::ok(&Value::Array(render_all(store, &catalog, &changed).await?)))
     })
     .await
 }

@@ -1,9 +1,11 @@
 //! Licenses: the stored item (one per license, holding its features, custom field values and
 //! users, so a license is one read) and the license JSON of API.md §3 (seed 002).
 
+pub mod assignments;
 pub mod handlers;
 pub mod history;
 pub mod keygen;
+pub mod license_users;
 pub mod lifecycle;
 pub mod list;
 pub mod users;
@@ -17,8 +19,9 @@ use time::OffsetDateTime;
 use crate::catalog::{Catalog, Customer, Feature};
 use crate::ids::Id;
 use crate::license_props::Props;
-use crate::store::{keys, Entity, IndexKey, UniqueKey};
+use crate::store::{keys, Entity, IndexKey, StoreError, TenantStore, UniqueKey};
 use crate::timefmt::{format_time, rfc3339, rfc3339_option};
+use users::CompanyUser;
 
 /// A product feature on a license, with the license's own values (seed 002 `product_features`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,7 +86,9 @@ impl LicenseFeature {
     }
 }
 
-/// A user of a license (user-based licenses; key-based ones may list users too).
+/// A user of a license (user-based licenses; key-based ones may list users too): the company
+/// user's id and email, and its values on this license (see `users`). The name and phone are
+/// as given for the license; the license JSON shows the company user's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LicenseUser {
     pub id: Id,
@@ -94,9 +99,6 @@ pub struct LicenseUser {
     pub is_manager: bool,
     pub max_activations: i64,
     pub total_activations: i64,
-    /// The company user's generated password while it is its password (shown, API.md §4).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initial_password: Option<String>,
     /// A password an order gave for a user new to the company; never stored here.
     #[serde(skip)]
     pub password: Option<String>,
@@ -230,7 +232,39 @@ impl Entity for License {
 pub struct RenderCtx<'a> {
     pub company: Id,
     pub catalog: &'a Catalog,
-    pub customers: &'a HashMap<Id, Customer>,
+    pub related: &'a Related,
+}
+
+/// The customers and company users licenses render with.
+#[derive(Debug, Default)]
+pub struct Related {
+    pub customers: HashMap<Id, Customer>,
+    pub users: HashMap<Id, CompanyUser>,
+}
+
+impl Related {
+    /// Reads those of `licenses`' customers and users, and of `customers`, not held yet: one
+    /// BatchGetItem per 100 (none when nothing is missing).
+    pub async fn fill<'l>(
+        &mut self,
+        store: TenantStore<'_>,
+        licenses: impl IntoIterator<Item = &'l License>,
+        customers: impl IntoIterator<Item = Id>,
+    ) -> Result<(), StoreError> {
+        let mut customer_ids: Vec<Id> = customers.into_iter().filter(|id| !self.customers.contains_key(id)).collect();
+        let mut user_ids = Vec::new();
+        for license in licenses {
+            customer_ids.extend(license.customer.filter(|id| !self.customers.contains_key(id)));
+            user_ids.extend(license.users.iter().map(|u| u.id).filter(|id| !self.users.contains_key(id)));
+        }
+        if customer_ids.is_empty() && user_ids.is_empty() {
+            return Ok(());
+        }
+        let (customers, users) = store.get_both::<Customer, CompanyUser>(&customer_ids, &user_ids).await?;
+        self.customers.extend(customers.into_iter().map(|c| (c.id, c)));
+        self.users.extend(users.into_iter().map(|u| (u.id, u)));
+        Ok(())
+    }
 }
 
 impl License {
@@ -254,7 +288,8 @@ impl License {
     pub fn render(&self, ctx: &RenderCtx) -> Value {
         let catalog = ctx.catalog;
         let product = catalog.product(self.product);
-        let customer = self.customer.and_then(|id| ctx.customers.get(&id)).map(|c| c.render_core(ctx.company, catalog));
+        let customer =
+            self.customer.and_then(|id| ctx.related.customers.get(&id)).map(|c| c.render_core(ctx.company, catalog));
         let features: Vec<Value> = self
             .features
             .iter()
@@ -282,7 +317,8 @@ impl License {
                 json!({"id": v.id, "product_custom_field": v.field, "name": name, "value": v.value})
             })
             .collect();
-        let users: Vec<Value> = self.users.iter().map(render_user).collect();
+        let users: Vec<Value> =
+            self.users.iter().map(|u| users::render_entry(u, ctx.related.users.get(&u.id))).collect();
         json!({
             "id": self.id,
             "status": self.status(),
@@ -346,28 +382,67 @@ impl License {
     }
 }
 
-/// A license user in seed 002's shape: `initial_password` shows the generated password while
-/// the user has not set one (`is_initial_password`), else `""`.
-fn render_user(user: &LicenseUser) -> Value {
-    json!({
-        "id": user.id,
-        "last_login": null,
-        "email": user.email,
-        "true_email": user.email,
-        "created_at": format_time(user.created_at),
-        "updated_at": format_time(user.updated_at),
-        "is_admin": {},
-        "is_active": true,
-        "is_staff": false,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "phone_number": user.phone_number,
-        "subscribed_to_email": false,
-        "acquired_consent": null,
-        "is_manager": user.is_manager,
-        "initial_password": user.initial_password.as_deref().unwrap_or_default(),
-        "is_initial_password": user.initial_password.is_some(),
-        "max_activations": user.max_activations,
-        "total_activations": user.total_activations,
-    })
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A plain key-based license with nothing on it, for unit tests.
+    pub fn sample() -> License {
+        let now = crate::timefmt::now();
+        License {
+            id: 1,
+            order: 2,
+            order_item: 3,
+            order_store_id: "order-1".into(),
+            product: 4,
+            customer: None,
+            license_template: None,
+            bundle_parent: None,
+            license_key: Some("AAAA-BBBB".into()),
+            active: false,
+            enabled: true,
+            time_activated: None,
+            time_disabled: None,
+            max_activations: 1,
+            allow_unlimited_activations: false,
+            times_activated: 0,
+            valid_duration: None,
+            validity_period: None,
+            start_date: None,
+            license_type: "perpetual".into(),
+            enable_maintenance_period: false,
+            maintenance_duration: None,
+            maintenance_period: None,
+            is_trial: false,
+            max_consumptions: 0,
+            total_consumptions: 0,
+            subscription_id: None,
+            last_check: None,
+            prevent_vm: false,
+            allow_overages: false,
+            max_overages: 0,
+            reset_consumption: false,
+            consumption_period: None,
+            trial_days: 0,
+            is_floating: false,
+            is_floating_cloud: false,
+            floating_users: 0,
+            note: None,
+            max_license_users: 0,
+            transfer_count: 0,
+            floating_timeout: None,
+            max_transfers: 0,
+            is_air_gapped: false,
+            can_borrow: false,
+            max_borrow_time: 0,
+            is_bundle: false,
+            metadata: Map::new(),
+            features: Vec::new(),
+            custom_fields: Vec::new(),
+            users: Vec::new(),
+            attempt: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }

@@ -1,7 +1,5 @@
 //! The order endpoints, one handler per Lambda.
 
-use std::collections::HashMap;
-
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -136,7 +134,7 @@ impl GenerateParams {
 }
 
 fn customer_email(order: &Order, ctx: &OrdersCtx) -> FieldValue {
-    order.customer.and_then(|id| ctx.customers.get(&id)).map(|c| c.email.as_str()).into()
+    order.customer.and_then(|id| ctx.related.customers.get(&id)).map(|c| c.email.as_str()).into()
 }
 
 static ORDER_FILTERS: &[FilterSpec<Order, OrdersCtx>] = &[
@@ -175,7 +173,7 @@ pub async fn list_orders_handler(app: &App, req: Request) -> Response<Body> {
         let store = app.store.tenant(principal.company);
         let pairs = query_pairs(&req);
         let query = ListQuery::parse(&pairs, ORDER_FILTERS, ORDER_ORDERS, ListRules::of(&req, MAX_LIMIT))?;
-        let mut ctx = OrdersCtx { catalog: Catalog::load(store).await?, customers: HashMap::new() };
+        let mut ctx = OrdersCtx { catalog: Catalog::load(store).await?, related: Default::default() };
         // Scoping needs each order's products, which its items name.
         let in_scope = |o: &Order| o.items.iter().any(|i| principal.can_access(i.product));
         let (count, page) = match order_path(store, &query, &mut ctx).await? {
@@ -193,9 +191,7 @@ pub async fn list_orders_handler(app: &App, req: Request) -> Response<Body> {
             }
         };
         // The page's customers in one batch read; order_view finds them there.
-        let wanted: Vec<Id> =
-            page.iter().filter_map(|o| o.customer).filter(|id| !ctx.customers.contains_key(id)).collect();
-        ctx.customers.extend(store.get_many::<Customer>(&wanted).await?.into_iter().map(|c| (c.id, c)));
+        ctx.related.fill(store, [], page.iter().filter_map(|o| o.customer)).await?;
         let mut views = Vec::with_capacity(page.len());
         let mut bytes = 0;
         'render: for chunk in page.chunks(16) {
@@ -246,7 +242,7 @@ async fn order_path(
     Ok(match customer {
         Some(id) => {
             if let Some(c) = store.get::<Customer>(id).await? {
-                ctx.customers.insert(c.id, c);
+                ctx.related.customers.insert(c.id, c);
             }
             OrderPath::Index(2, keys::customer_orders_gsi2pk(store.company(), id))
         }
@@ -264,7 +260,7 @@ pub async fn get_order_handler(app: &App, req: Request) -> Response<Body> {
         if !order.items.iter().any(|i| routed.principal.can_access(i.product)) {
             return Err(ApiError::NotFound);
         }
-        let mut ctx = OrdersCtx { catalog: Catalog::load(store).await?, customers: HashMap::new() };
+        let mut ctx = OrdersCtx { catalog: Catalog::load(store).await?, related: Default::default() };
         Ok(ok(&order_view(store, &order, &routed.principal, &mut ctx).await?))
     })
     .await

@@ -3,6 +3,7 @@
 pub mod handlers;
 pub mod request;
 pub mod staging;
+pub mod update;
 pub mod view;
 pub mod write;
 
@@ -107,8 +108,10 @@ impl Order {
 
     /// The order JSON of API.md §4, with the given (visible) licenses under their items.
     pub fn render(&self, licenses: &[License], ctx: &RenderCtx) -> Value {
-        let customer =
-            self.customer.and_then(|id| ctx.customers.get(&id)).map(|c| c.render_core(ctx.company, ctx.catalog));
+        let customer = self
+            .customer
+            .and_then(|id| ctx.related.customers.get(&id))
+            .map(|c| c.render_core(ctx.company, ctx.catalog));
         let items: Vec<Value> = self
             .items
             .iter()

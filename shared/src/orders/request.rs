@@ -16,14 +16,12 @@ use crate::error::{ApiError, FieldErrors};
 use crate::ids::Id;
 use crate::input::{Input, LONG_TEXT, SHORT_TEXT};
 use crate::license_props::{self, bool_of, int_of, text_of, Props, LICENSE_PROPERTIES};
-use crate::licenses::{CustomFieldValue, License, LicenseFeature, LicenseUser};
+use crate::licenses::{users, CustomFieldValue, License, LicenseFeature, LicenseUser};
 use crate::orders::Order;
 use crate::timefmt::format_date;
 
 /// Most licenses one request may create.
 pub const MAX_LICENSES: usize = 1_000;
-/// Most users one license may list.
-pub const MAX_USERS: usize = 100;
 const MAX_ITEMS: usize = 1_000;
 
 /// A license to create: every property resolved. Ids, order, customer and generated keys are
@@ -457,7 +455,9 @@ fn end_of(duration: &str, start: OffsetDateTime) -> Option<String> {
 /// vendor's clients send either; `{}` for either is "not given" (API.md §1).
 fn read_users(input: &mut Input, now: OffsetDateTime) -> Vec<LicenseUser> {
     let (field, objects): (&str, Vec<Value>) = match (input.given_object("users"), input.given_object("user")) {
-        (Some(Value::Array(_)), _) => ("users", input.list("users", MAX_USERS).cloned().unwrap_or_default()),
+        (Some(Value::Array(_)), _) => {
+            ("users", input.list("users", users::MAX_LICENSE_USERS).cloned().unwrap_or_default())
+        }
         (Some(one @ Value::Object(_)), _) => ("user", vec![one.clone()]),
         (None, Some(one @ Value::Object(_))) => ("user", vec![one.clone()]),
         (None, None) => return Vec::new(),
@@ -484,20 +484,7 @@ fn read_users(input: &mut Input, now: OffsetDateTime) -> Vec<LicenseUser> {
             child.error("email", "Listed twice.");
             continue;
         }
-        users.push(LicenseUser {
-            id: 0,
-            email,
-            first_name: child.string("first_name", SHORT_TEXT).unwrap_or_default(),
-            last_name: child.string("last_name", SHORT_TEXT).unwrap_or_default(),
-            phone_number: child.string("phone_number", SHORT_TEXT).unwrap_or_default(),
-            is_manager: child.bool("is_manager").unwrap_or(false),
-            max_activations: child.int("max_activations", 0, i32::MAX.into()).unwrap_or(1),
-            total_activations: 0,
-            initial_password: None,
-            password: child.string("password", SHORT_TEXT).filter(|p| !p.is_empty()),
-            created_at: now,
-            updated_at: now,
-        });
+        users.push(users::read_entry(&mut child, email, now));
     }
     users
 }

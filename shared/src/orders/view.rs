@@ -2,22 +2,20 @@
 //! products in the manager's scope. `GET /orders/`, `GET /orders/{id}/` and the answer of
 //! `create_order` (an append included) all render through [`render_visible`].
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use super::Order;
 use crate::auth::Principal;
-use crate::catalog::{Catalog, Customer};
+use crate::catalog::Catalog;
 use crate::error::ApiError;
-use crate::ids::Id;
-use crate::licenses::{License, RenderCtx};
+use crate::licenses::{License, Related, RenderCtx};
 use crate::store::{keys, TenantStore};
 
-/// What order renderings need: the catalog and the customers met so far (filled on demand).
+/// What order renderings need: the catalog, and the customers and users met so far (filled on
+/// demand).
 pub struct OrdersCtx {
     pub catalog: Catalog,
-    pub customers: HashMap<Id, Customer>,
+    pub related: Related,
 }
 
 /// Most licenses an order renders: its newest (API.md §9: a response stays far under 6 MB
@@ -64,16 +62,8 @@ pub async fn render_visible(
     let count = if principal.is_admin() { order.license_count.max(read as i64) } else { licenses.len() as i64 };
     let mut visible = order.clone();
     visible.items.retain(|i| principal.can_access(i.product));
-    let wanted: Vec<Id> = order
-        .customer
-        .into_iter()
-        .chain(licenses.iter().filter_map(|l| l.customer))
-        .filter(|id| !ctx.customers.contains_key(id))
-        .collect();
-    if !wanted.is_empty() {
-        ctx.customers.extend(store.get_many::<Customer>(&wanted).await?.into_iter().map(|c| (c.id, c)));
-    }
-    let render = RenderCtx { company: store.company(), catalog: &ctx.catalog, customers: &ctx.customers };
+    ctx.related.fill(store, &licenses, order.customer).await?;
+    let render = RenderCtx { company: store.company(), catalog: &ctx.catalog, related: &ctx.related };
     let mut json = visible.render(&licenses, &render);
     json["licenses_count"] = count.into();
     json["licenses_truncated"] = truncated.into();

@@ -24,7 +24,8 @@ use crate::catalog::{Catalog, Customer, Resource, WriteCtx};
 use crate::error::ApiError;
 use crate::ids::{now_ms, IdGenerator};
 use crate::licenses::keygen::{generate_key, DEFAULT_ALPHABET, DEFAULT_LENGTH};
-use crate::licenses::{users, License};
+use crate::licenses::users::{self, CompanyUser};
+use crate::licenses::{License, LicenseUser, Related};
 use crate::store::{LicenseTally, StoreError, TenantStore, WriteCost};
 
 const ATTEMPTS: usize = 3;
@@ -152,7 +153,7 @@ async fn write(
     };
     order.license_count += license_count;
     let mut licenses = materialize(&request, &order, &new_items, customer.as_ref(), ids);
-    link_company_users(store, ids, &mut licenses, now).await?;
+    let company_users = link_company_users(store, ids, &mut licenses, now).await?;
 
     // Everything but the licenses goes into the commit transaction.
     match (&customer_before, &customer) {
@@ -209,37 +210,40 @@ async fn write(
         shown.drain(..shown.len() - MAX_RENDERED_LICENSES);
         truncated = true;
     }
-    let mut view = OrdersCtx { catalog: ctx.catalog, customers: customer.into_iter().map(|c| (c.id, c)).collect() };
+    let related = Related {
+        customers: customer.into_iter().map(|c| (c.id, c)).collect(),
+        users: company_users.into_values().map(|u| (u.id, u)).collect(),
+    };
+    let mut view = OrdersCtx { catalog: ctx.catalog, related };
     Ok(render_visible(store, &order, shown, truncated, principal, &mut view).await?)
 }
 
-/// Each license user as the company's user of that email (created if new: API.md §4): its id,
-/// and its initial password while it has one.
+/// Each license user as the company's user of that email (created if new, from its first
+/// mention: API.md §4): its id. The company users, by lowercase email.
 async fn link_company_users(
     store: TenantStore<'_>,
     ids: &IdGenerator,
     licenses: &mut [License],
     now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let mut wanted: HashMap<String, Option<String>> = HashMap::new();
+) -> Result<HashMap<String, CompanyUser>, StoreError> {
+    let mut wanted: HashMap<String, LicenseUser> = HashMap::new();
     for user in licenses.iter().flat_map(|l| l.users.iter()) {
-        let given = wanted.entry(user.email.to_lowercase()).or_default();
-        if given.is_none() {
-            given.clone_from(&user.password);
+        let given = wanted.entry(user.email.to_lowercase()).or_insert_with(|| user.clone());
+        if given.password.is_none() {
+            given.password.clone_from(&user.password);
         }
     }
     if wanted.is_empty() {
-        return Ok(());
+        return Ok(HashMap::new());
     }
     let company_users = users::ensure(store, ids, &wanted, now).await?;
     for user in licenses.iter_mut().flat_map(|l| l.users.iter_mut()) {
         if let Some(company_user) = company_users.get(&user.email.to_lowercase()) {
             user.id = company_user.id;
-            user.initial_password.clone_from(&company_user.initial_password);
         }
         user.password = None;
     }
-    Ok(())
+    Ok(company_users)
 }
 
 /// The planned licenses with ids, order, customer and keys (imports use it row by row).

@@ -847,6 +847,29 @@ impl<'a> TenantStore<'a> {
         items.into_iter().map(from_item).collect()
     }
 
+    /// The entities of two kinds with these ids that exist, in one BatchGetItem (a request per
+    /// 100 keys), in no particular order.
+    pub async fn get_both<A: Entity, B: Entity>(&self, a: &[Id], b: &[Id]) -> Result<(Vec<A>, Vec<B>), StoreError> {
+        let unique = |ids: &[Id]| {
+            let mut ids = ids.to_vec();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let a_sk = A::primary_key(self.company, 0).1;
+        let mut keys: Vec<(String, String)> =
+            unique(a).into_iter().map(|id| A::primary_key(self.company, id)).collect();
+        keys.extend(unique(b).into_iter().map(|id| B::primary_key(self.company, id)));
+        let (mut found_a, mut found_b) = (Vec::new(), Vec::new());
+        for item in self.store.batch_get(keys).await? {
+            match item.get(keys::SK).and_then(|v| v.as_s().ok()) == Some(&a_sk) {
+                true => found_a.push(from_item(item)?),
+                false => found_b.push(from_item(item)?),
+            }
+        }
+        Ok((found_a, found_b))
+    }
+
     /// The owners of those of `values` that are held for `kind` within `scope`.
     pub async fn unique_owners(
         &self,
@@ -1243,20 +1266,34 @@ impl Transaction<'_> {
         n: i64,
         updated_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        self.add_all_to::<E>(id, &[(attribute, n)], updated_at)
+    }
+
+    /// [`Transaction::add_to`] of several attributes of one item, in one write (a transaction
+    /// may not name an item twice).
+    pub fn add_all_to<E: Entity>(
+        &mut self,
+        id: Id,
+        adds: &[(&str, i64)],
+        updated_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let (pk, sk) = E::primary_key(self.tenant.company, id);
-        let update = Update::builder()
+        let terms: Vec<String> = (0..adds.len()).map(|i| format!("#n{i} :n{i}")).collect();
+        let mut update = Update::builder()
             .table_name(self.tenant.store.table())
             .key(keys::PK, s(pk))
             .key(keys::SK, s(sk))
-            .update_expression("ADD #n :n SET updated_at = :at")
+            .update_expression(format!("ADD {} SET updated_at = :at", terms.join(", ")))
             // `updated_at` must change, or a writer that read it could still replace the item
             // and lose this increment; equal only within one microsecond of another write.
             .condition_expression("attribute_exists(PK) AND updated_at <> :at")
-            .expression_attribute_names("#n", attribute)
-            .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
-            .expression_attribute_values(":at", s(format_time(updated_at)))
-            .build()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            .expression_attribute_values(":at", s(format_time(updated_at)));
+        for (i, (attribute, n)) in adds.iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#n{i}"), *attribute)
+                .expression_attribute_values(format!(":n{i}"), AttributeValue::N(n.to_string()));
+        }
+        let update = update.build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let gone = StoreError::Stale(format!("The {} {id} is gone.", E::NAME));
         self.writes.push(Write { item: TransactWriteItem::builder().update(update).build(), conflict: gone, bytes: 0 });
         Ok(())

@@ -37,13 +37,13 @@ use crate::orders::Order;
 pub struct LicenseCtx {
     pub company: Id,
     pub catalog: Catalog,
-    pub customers: HashMap<Id, Customer>,
+    pub related: super::Related,
     pub orders: HashMap<Id, Order>,
 }
 
 impl LicenseCtx {
     fn customer(&self, l: &License) -> Option<&Customer> {
-        l.customer.and_then(|id| self.customers.get(&id))
+        l.customer.and_then(|id| self.related.customers.get(&id))
     }
 
     fn customer_account(&self, l: &License) -> Option<&CustomerAccount> {

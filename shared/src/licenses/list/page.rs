@@ -53,7 +53,7 @@ pub async fn list(
     let company = principal.company;
     let answered = answered_by(&path, query);
     let mut pushed = push_down(&query.filters, &Context { company, catalog: &catalog }, &answered);
-    let mut ctx = LicenseCtx { company, catalog, customers: HashMap::new(), orders: HashMap::new() };
+    let mut ctx = LicenseCtx { company, catalog, related: Default::default(), orders: HashMap::new() };
     if pushed.never {
         return Ok(Listed { count: 0, page: Vec::new(), ctx });
     }
@@ -152,7 +152,7 @@ async fn by_ids(
     ctx.orders = store.get_many::<Order>(&order_ids).await?.into_iter().map(|o| (o.id, o)).collect();
     licenses.retain(|l| l.attempt.is_none() || ctx.orders.get(&l.order).is_some_and(|o| o.shows(l)));
     let customer_ids: Vec<Id> = licenses.iter().filter_map(|l| l.customer).collect();
-    ctx.customers = store.get_many::<Customer>(&customer_ids).await?.into_iter().map(|c| (c.id, c)).collect();
+    ctx.related.customers = store.get_many::<Customer>(&customer_ids).await?.into_iter().map(|c| (c.id, c)).collect();
     let (count, page) = query.apply(&licenses, &ctx);
     let page = page.into_iter().cloned().collect();
     Ok(Listed { count, page, ctx })
@@ -402,17 +402,19 @@ impl Related {
             }))
         };
         if query.uses("customer__") {
-            if let Some(id) = license.customer.filter(|id| !ctx.customers.contains_key(id)) {
+            if let Some(id) = license.customer.filter(|id| !ctx.related.customers.contains_key(id)) {
                 if !self.missing_customers.contains(&id) {
-                    if ctx.customers.len() > RELATED_CACHE {
-                        ctx.customers.clear();
+                    if ctx.related.customers.len() > RELATED_CACHE {
+                        ctx.related.customers.clear();
                     }
                     let ids: Vec<Id> = buffered()
                         .filter_map(|l| l.customer)
-                        .filter(|c| !ctx.customers.contains_key(c) && !self.missing_customers.contains(c))
+                        .filter(|c| !ctx.related.customers.contains_key(c) && !self.missing_customers.contains(c))
                         .collect();
-                    ctx.customers.extend(store.get_many::<Customer>(&ids).await?.into_iter().map(|c| (c.id, c)));
-                    self.missing_customers.extend(ids.into_iter().filter(|c| !ctx.customers.contains_key(c)));
+                    ctx.related
+                        .customers
+                        .extend(store.get_many::<Customer>(&ids).await?.into_iter().map(|c| (c.id, c)));
+                    self.missing_customers.extend(ids.into_iter().filter(|c| !ctx.related.customers.contains_key(c)));
                 }
             }
         }
