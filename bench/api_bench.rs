@@ -43,6 +43,7 @@ async fn main() {
     type Case = (&'static str, Box<dyn Fn(usize) -> (Method, String, Option<Value>)>);
     let ids = license_ids.clone();
     let (patched, updated, historic) = (license_ids.clone(), license_ids.clone(), license_ids.clone());
+    let (assigned_new, assigned_known) = (license_ids.clone(), license_ids.clone());
     let cases: Vec<Case> = vec![
         (
             "retrieve license",
@@ -80,6 +81,22 @@ async fn main() {
                 let items: Vec<Value> =
                     window.iter().map(|id| json!({"id": id, "max_activations": run % 7 + 1})).collect();
                 (Method::PATCH, "/api/v1/licenses/bulk_update/".into(), Some(Value::Array(items)))
+            }),
+        ),
+        (
+            "assign_user (a user new to the company)",
+            Box::new(move |run| {
+                let id = assigned_new[(run * 37 + 11) % assigned_new.len()];
+                let body = json!({"email": format!("new-{run}@bench.example"), "first_name": "N"});
+                (Method::POST, format!("/api/v1/licenses/{id}/assign_user/"), Some(body))
+            }),
+        ),
+        (
+            "assign_user (a user the company has)",
+            Box::new(move |run| {
+                let id = assigned_known[(run * 37 + 23) % assigned_known.len()];
+                let body = json!({"email": "known@bench.example"});
+                (Method::POST, format!("/api/v1/licenses/{id}/assign_user/"), Some(body))
             }),
         ),
         (

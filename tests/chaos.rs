@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use integration_tests::faults::{Fault, Faults, Service};
-use integration_tests::{counter_mismatches, scan, Tenant};
+use integration_tests::{counter_mismatches, history_mismatches, scan, Tenant};
 use serde_json::{json, Value};
 use shared::imports::worker::{handle_event, WorkerOptions};
 
@@ -282,7 +282,7 @@ async fn check(t: &Tenant, jobs: &BTreeMap<u64, BTreeSet<String>>) -> Report {
         }
     }
     // Every counter against a recount (every write has settled by now).
-    for mismatch in counter_mismatches(t).await {
+    for mismatch in counter_mismatches(t).await.into_iter().chain(history_mismatches(t).await) {
         report.count_mismatches += 1;
         report.details.push(mismatch);
     }

@@ -2,7 +2,7 @@
 //! happens whole or not at all, whichever step fails.
 
 use integration_tests::faults::{Fault, Faults, Service};
-use integration_tests::{counter_mismatches, isolated_app, Tenant};
+use integration_tests::{counter_mismatches, history_mismatches, isolated_app, Tenant};
 use serde_json::{json, Value};
 use shared::ids::{now_ms, CLOCK_SKEW_MS};
 use shared::licenses::License;
@@ -61,6 +61,7 @@ async fn create_order_under_a_fault_at_every_step(n: usize, prefix: &str) -> u64
             assert_eq!(claims.len(), n);
             assert!(claims.values().all(|c| c.attempt.is_none()), "step {step}: every claim settled");
             assert_eq!(counter_mismatches(&t).await, Vec::<String>::new(), "step {step}: counters exact");
+            assert_eq!(history_mismatches(&t).await, Vec::<String>::new(), "step {step}: one creation entry each");
         }
     }
     steps

@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use integration_tests::{counter_mismatches, multipart, Tenant, MULTIPART_BOUNDARY as BOUNDARY};
+use integration_tests::{counter_mismatches, history_mismatches, multipart, Tenant, MULTIPART_BOUNDARY as BOUNDARY};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
 use shared::imports::worker::{handle_event, read_message, Work, WorkerOptions};
@@ -325,6 +325,7 @@ async fn redelivered_and_interrupted_imports_end_like_one_clean_run() {
     assert_eq!(job_result(&twice, job).await["result"], expected["result"]);
     assert_eq!(licenses_of(&twice).await, expected_licenses);
     assert_eq!(counter_mismatches(&twice).await, Vec::<String>::new(), "counters of a redelivered job");
+    assert_eq!(history_mismatches(&twice).await, Vec::<String>::new(), "one imported entry per license");
 
     // A run killed after its first batches; the message comes back once the lease expired.
     let killed = Tenant::isolated().await;
@@ -363,6 +364,7 @@ async fn redelivered_and_interrupted_imports_end_like_one_clean_run() {
     assert_eq!(after["result"], expected["result"]);
     assert_eq!(licenses_of(&killed).await, expected_licenses);
     assert_eq!(counter_mismatches(&killed).await, Vec::<String>::new(), "counters of a resumed job");
+    assert_eq!(history_mismatches(&killed).await, Vec::<String>::new(), "one imported entry per license");
 }
 
 #[tokio::test]

@@ -28,6 +28,7 @@ async fn company_with_everything() -> (Tenant, Vec<(&'static str, u64)>) {
     assert_eq!(status, 200, "{order}");
     let license = order["order_items"][0]["licenses"][0]["id"].as_u64().unwrap();
     let user = order["order_items"][0]["licenses"][0]["license_users"][0]["id"].as_u64().unwrap();
+    let value = order["order_items"][0]["licenses"][0]["product_custom_fields"][0]["id"].as_u64().unwrap();
     let order = order["id"].as_u64().unwrap();
     let (status, job) = b.post("/api/v1/licenses/import_from_csv/upload_url/", &json!({})).await;
     assert_eq!(status, 200, "{job}");
@@ -43,6 +44,7 @@ async fn company_with_everything() -> (Tenant, Vec<(&'static str, u64)>) {
         ("licenses", license),
         ("licenses-import-results", job),
         ("license-users", user),
+        ("license-custom-fields", value),
     ];
     (b, objects)
 }
@@ -90,6 +92,16 @@ async fn no_endpoint_shows_or_changes_another_company_s_objects() {
     assert_eq!(a.get("/api/v1/license-users/?true_email=user@b.example").await.1["count"], 0);
     assert_eq!(a.get(&format!("/api/v1/license-users/?license={license}")).await.1["count"], 0);
     assert_eq!(b.get(&user_path).await.1["is_initial_password"], true, "B's user is unchanged");
+    // B's custom field values (API.md §8.3).
+    let value = objects.iter().find(|(c, _)| *c == "license-custom-fields").unwrap().1;
+    let value_path = format!("/api/v1/license-custom-fields/{value}/");
+    assert_eq!(a.patch(&value_path, &json!({"value": "taken over"})).await.0, 404);
+    assert_eq!(a.call_as(Some(&a.key), Method::DELETE, &value_path, None).await.0, 404);
+    let field = objects.iter().find(|(c, _)| *c == "product-custom-fields").unwrap().1;
+    let body = json!({"license": license, "product_custom_field": field, "value": "x"});
+    assert_eq!(a.post("/api/v1/license-custom-fields/", &body).await.0, 400, "B's license is unknown to A");
+    assert_eq!(a.get(&format!("/api/v1/license-custom-fields/?license={license}")).await.1["count"], 0);
+    assert_eq!(b.get(&value_path).await.1["value"], "", "B's value is unchanged");
     let (_, history) = a.get(&format!("/api/v1/license-histories/?license={license}")).await;
     assert_eq!(history["count"], 0, "B's history is not A's");
     let unchanged = b.get(&format!("/api/v1/licenses/{license}/")).await.1;

@@ -106,8 +106,8 @@ async fn users_are_assigned_unassigned_and_given_activations_on_a_license() {
     let (_, still) = t.get(&cli_path).await;
     assert_eq!(emails(&still), ["new@example.com", "first@example.com"], "the other license keeps the user");
 
-    assert_eq!(actions(&t, app).await, ["user_unassigned", "updated", "user_assigned"]);
-    assert_eq!(actions(&t, cli).await, ["user_assigned"]);
+    assert_eq!(actions(&t, app).await, ["user_unassigned", "updated", "user_assigned", "created"]);
+    assert_eq!(actions(&t, cli).await, ["user_assigned", "created"]);
     let (_, entries) = t.get(&format!("/api/v1/license-histories/?license={app}")).await;
     assert!(!entries.to_string().contains(second["initial_password"].as_str().unwrap()), "no password in history");
     assert_eq!(counter_mismatches(&t).await, Vec::<String>::new());
@@ -158,7 +158,7 @@ async fn license_users_are_listed_changed_and_given_passwords() {
     assert_eq!((status, bad["max_activations"].is_array()), (400, true), "{bad}");
     let (status, _) = t.patch(&format!("{user_path}?license={cli}"), &json!({"is_manager": false})).await;
     assert_eq!(status, 400, "not a user of that license");
-    assert_eq!(actions(&t, app).await, ["updated", "user_assigned"]);
+    assert_eq!(actions(&t, app).await, ["updated", "user_assigned", "created"]);
 
     // set_password by id and by email: no initial password any more, on every license.
     let initial = on_license["initial_password"].as_str().unwrap().to_string();

@@ -43,37 +43,60 @@ async fn labels_equal_after_case_folding_are_one_label() {
     assert_eq!(status, 400, "{body}");
 }
 
-/// Product `app` with `n` custom fields `f0`…; the values of a license that fill each with
-/// `chars` characters.
-async fn app_with_fields(t: &Tenant, n: usize, chars: usize) -> Vec<serde_json::Value> {
+/// Product `app` with `n` features `f0`…; the `product_features` of a license that give each
+/// a metadata of about `bytes` bytes (each within the 32 KB a metadata may hold).
+async fn app_with_features(t: &Tenant, n: usize, bytes: usize) -> Vec<serde_json::Value> {
     let app = t.product("app").await;
-    let value = "v".repeat(chars);
-    let mut values = Vec::new();
+    let blob = "v".repeat(bytes);
+    let mut grants = Vec::new();
     for i in 0..n {
-        t.create("/api/v1/product-custom-fields/", &json!({"product": app, "name": format!("f{i}")})).await;
-        values.push(json!({"name": format!("f{i}"), "value": value}));
+        let code = format!("f{i}");
+        t.create("/api/v1/product-features/", &json!({"product": app, "name": code, "code": code})).await;
+        grants.push(json!({"code": code, "metadata": {"blob": blob}}));
     }
-    values
+    grants
 }
 
 #[tokio::test]
 async fn an_item_over_400_kb_is_a_400_naming_its_largest_field() {
     let t = Tenant::new().await;
-    // 105 custom field values of 4,000 characters: each within its limit, together 420 KB.
-    let values = app_with_fields(&t, 105, 4_000).await;
-    let order = json!({"id": "o-big", "items": [{"product_code": "app", "licenses": [{"key": "BIG-1", "custom_fields": values}]}]});
+    // 14 features with 30 KB of metadata each: each within its limit, together 420 KB.
+    let features = app_with_features(&t, 14, 30_000).await;
+    let order = json!({"id": "o-big", "items": [{"product_code": "app", "licenses": [{"key": "BIG-1", "product_features": features}]}]});
     let (status, body) = t.post(CREATE, &order).await;
-    assert_eq!(status, 400, "{body}");
-    assert!(body.as_object().is_some_and(|o| o.contains_key("custom_fields")), "{body}");
+    let text = body.to_string();
+    assert_eq!(status, 400, "{}", &text[..text.len().min(500)]);
+    assert!(body.as_object().is_some_and(|o| o.contains_key("product_features")), "{}", &text[..text.len().min(500)]);
     assert_eq!(t.get("/api/v1/orders/?store_id=o-big").await.1["count"], 0, "nothing written");
+}
+
+#[tokio::test]
+async fn a_product_has_at_most_40_custom_fields() {
+    let t = Tenant::new().await;
+    let app = t.product("app").await;
+    for i in 0..40 {
+        t.create("/api/v1/product-custom-fields/", &json!({"product": app, "name": format!("c{i}")})).await;
+    }
+    let (status, body) = t.post("/api/v1/product-custom-fields/", &json!({"product": app, "name": "c40"})).await;
+    assert_eq!((status, body["product"][0].as_str().is_some_and(|m| m.contains("40"))), (400, true), "{body}");
+    // A license with all 40 values, its markers and counters: one transaction.
+    let values: Vec<_> = (0..40).map(|i| json!({"name": format!("c{i}"), "value": "x".repeat(4_000)})).collect();
+    let (status, order) =
+        t.post(CREATE, &json!({"id": "o-40", "items": [{"product_code": "app", "licenses": [{"key": "C-40", "custom_fields": values}]}]})).await;
+    assert_eq!(status, 200, "{}", &order.to_string()[..300]);
+    let (_, listed) = t
+        .get(&format!("/api/v1/license-custom-fields/?license={}", order["order_items"][0]["licenses"][0]["id"]))
+        .await;
+    assert_eq!(listed["count"], 40);
 }
 
 #[tokio::test]
 async fn an_order_over_4_mb_is_written_in_transactions_that_fit() {
     let t = Tenant::isolated().await;
-    // 12 licenses of ~350 KB: 4.2 MB, 28 writes; one transaction would pass DynamoDB's 4 MB.
-    let values = app_with_fields(&t, 100, 3_500).await;
-    let licenses: Vec<_> = (0..12).map(|i| json!({"key": format!("HEAVY-{i:03}"), "custom_fields": values})).collect();
+    // 12 licenses of ~330 KB: 4 MB, 36 writes; one transaction would pass DynamoDB's 4 MB.
+    let features = app_with_features(&t, 11, 30_000).await;
+    let licenses: Vec<_> =
+        (0..12).map(|i| json!({"key": format!("HEAVY-{i:03}"), "product_features": features})).collect();
     let (status, body) =
         t.post(CREATE, &json!({"id": "o-heavy", "items": [{"product_code": "app", "licenses": licenses}]})).await;
     let text = body.to_string();

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use integration_tests::faults::{Fault, Faults, Service};
-use integration_tests::{counter_mismatches, isolated_app, Tenant};
+use integration_tests::{counter_mismatches, history_mismatches, isolated_app, Tenant};
 use serde_json::{json, Value};
 use shared::ids::{now_ms, CLOCK_SKEW_MS};
 use shared::licenses::License;
@@ -74,6 +74,7 @@ async fn a_write_killed_before_its_commit_is_rolled_back_by_the_sweeper() {
     assert_eq!(visible_count(&t, "order__store_id=big-1").await, 60);
     assert_eq!(sweep(&t.app.store, after_deadlines()).await.unwrap(), Default::default(), "nothing left over");
     assert_eq!(counter_mismatches(&t).await, Vec::<String>::new(), "counters after a rolled-back write");
+    assert_eq!(history_mismatches(&t).await, Vec::<String>::new(), "no entry of a rolled-back write");
 }
 
 #[tokio::test]

@@ -119,6 +119,9 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
                 _ => Box::pin(licenses::update_features_handler(app, req)),
             },
         },
+        Some("license-custom-fields") => {
+            Box::pin(shared::licenses::custom_field_values::license_custom_fields_handler(app, req))
+        }
         Some("license-users") => Box::pin(shared::licenses::license_users::license_users_handler(app, req)),
         Some("license-histories") => Box::pin(shared::licenses::history::license_histories_handler(app, req)),
         Some("licenses-import-results") => match segments.get(1) {
@@ -347,6 +350,42 @@ pub async fn scan<E: shared::store::Entity>(t: &Tenant) -> Vec<E> {
     }
 }
 
+/// Every visible license has exactly one `created` or `imported` history entry (API.md §8.4),
+/// settled; every such entry has its license, or a `deleted` entry after it: the mismatches.
+pub async fn history_mismatches(t: &Tenant) -> Vec<String> {
+    use shared::licenses::history::HistoryEntry;
+    use shared::licenses::License;
+    use shared::orders::Order;
+    use std::collections::{HashMap, HashSet};
+    let orders: HashMap<Id, Order> = scan::<Order>(t).await.into_iter().map(|o| (o.id, o)).collect();
+    let licenses: HashSet<Id> = scan::<License>(t)
+        .await
+        .into_iter()
+        .filter(|l| l.attempt.is_none() || orders.get(&l.order).is_some_and(|o| o.shows(l)))
+        .map(|l| l.id)
+        .collect();
+    let entries = scan::<HistoryEntry>(t).await;
+    let deleted: HashSet<Id> = entries.iter().filter(|e| e.action == "deleted").map(|e| e.license).collect();
+    let mut creations: HashMap<Id, usize> = HashMap::new();
+    let mut mismatches = Vec::new();
+    for entry in entries.iter().filter(|e| e.action == "created" || e.action == "imported") {
+        *creations.entry(entry.license).or_default() += 1;
+        if entry.attempt.is_some() {
+            mismatches.push(format!("license {}: its {} entry is still marked", entry.license, entry.action));
+        }
+        if !licenses.contains(&entry.license) && !deleted.contains(&entry.license) {
+            mismatches.push(format!("license {}: a {} entry but no license", entry.license, entry.action));
+        }
+    }
+    for license in &licenses {
+        let n = creations.get(license).copied().unwrap_or(0);
+        if n != 1 {
+            mismatches.push(format!("license {license}: {n} creation entries"));
+        }
+    }
+    mismatches
+}
+
 /// Every counter of the tenant (licenses per company, product and creation month; each
 /// order's `license_count` and each customer's `total_licenses`; the orders, customers and
 /// import jobs) against a recount: the mismatches, described.
@@ -411,6 +450,26 @@ pub async fn counter_mismatches(t: &Tenant) -> Vec<String> {
         let counted = counted.expect("an entity counter");
         if counted != n {
             mismatches.push(format!("{kind}: counter {counted} but {n}"));
+        }
+    }
+    // Custom field values: the company's and each field's.
+    let mut per_field: HashMap<Id, i64> = HashMap::new();
+    for value in licenses.iter().flat_map(|l| l.custom_fields.iter()) {
+        *per_field.entry(value.field).or_default() += 1;
+    }
+    let all_values: i64 = per_field.values().sum();
+    let counted =
+        store.counter(shared::store::keys::CUSTOM_FIELD_VALUES_COUNTER_PREFIX).await.expect("the value counter");
+    if counted != all_values {
+        mismatches.push(format!("custom field values: counter {counted} but {all_values}"));
+    }
+    let catalog = shared::catalog::Catalog::load(store).await.expect("the catalog");
+    for field in &catalog.custom_fields {
+        let n = per_field.get(&field.id).copied().unwrap_or(0);
+        let counted =
+            store.counter(&shared::store::keys::custom_field_counter_prefix(field.id)).await.expect("a field counter");
+        if counted != n {
+            mismatches.push(format!("custom field {}: counter {counted} but {n} values", field.name));
         }
     }
     for customer in customers {

@@ -12,6 +12,11 @@ use crate::listing::{FilterSpec, Lookup, OrderSpec};
 use crate::store::{Entity, UniqueKey};
 use crate::timefmt::{format_time, rfc3339};
 
+/// Most custom fields one product has. Each license holds a value of each, and each value's
+/// marker and counters are written in its license's transaction (`licenses::CustomFieldValue`):
+/// with the license, its key, its history entry and its order's items, one transaction's 100.
+pub const MAX_PER_PRODUCT: usize = 40;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CustomField {
     pub id: Id,
@@ -100,6 +105,10 @@ impl Resource for CustomField {
 
     fn read(mut self, input: &mut Input, ctx: &mut WriteCtx) -> Result<Self, ApiError> {
         if let Some(product) = read_product_ref(input, ctx, (!ctx.creating).then_some(self.product)) {
+            let others = ctx.catalog.custom_fields.iter().filter(|f| f.product == product && f.id != self.id).count();
+            if others >= MAX_PER_PRODUCT {
+                input.error("product", format!("A product has at most {MAX_PER_PRODUCT} custom fields."));
+            }
             self.product = product;
         }
         if let Some(name) = input.text("name", SHORT_TEXT, ctx.creating) {

@@ -1,5 +1,7 @@
 //! The license endpoints, one handler per Lambda: retrieve, list, update_features.
 
+use std::collections::HashMap;
+
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value};
@@ -39,6 +41,24 @@ pub(super) async fn visible_license(
         }
     }
     Ok(license)
+}
+
+/// Those of the licenses with these ids that exist and `principal` may see (their order
+/// committed them), by id: one BatchGetItem per 100, and one for the orders of staged ones.
+pub(super) async fn visible_of(
+    store: TenantStore<'_>,
+    principal: &Principal,
+    ids: &[Id],
+) -> Result<HashMap<Id, License>, ApiError> {
+    let found = store.get_many::<License>(ids).await?;
+    let staged: Vec<Id> = found.iter().filter(|l| l.attempt.is_some()).map(|l| l.order).collect();
+    let orders: HashMap<Id, Order> = store.get_many::<Order>(&staged).await?.into_iter().map(|o| (o.id, o)).collect();
+    Ok(found
+        .into_iter()
+        .filter(|l| principal.can_access(l.product))
+        .filter(|l| l.attempt.is_none() || orders.get(&l.order).is_some_and(|o| o.shows(l)))
+        .map(|l| (l.id, l))
+        .collect())
 }
 
 /// The license JSON of each of `licenses`, with their customers and users (one BatchGetItem).

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
+use super::License;
 use crate::app::{respond, route, App};
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -23,6 +24,8 @@ use crate::timefmt::{format_time, rfc3339};
 /// What happened to the license (API.md §8.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    Created,
+    Imported,
     Updated,
     FeaturesUpdated,
     Enabled,
@@ -36,6 +39,8 @@ pub enum Action {
 impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
+            Action::Created => "created",
+            Action::Imported => "imported",
             Action::Updated => "updated",
             Action::FeaturesUpdated => "features_updated",
             Action::Enabled => "enabled",
@@ -62,6 +67,10 @@ pub struct HistoryEntry {
     pub manager: String,
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Set on the `created` entry of a license a staged order writes, as on the license: the
+    /// entry shows once the write is settled, and goes if it is rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<String>,
 }
 
 impl Entity for HistoryEntry {
@@ -168,9 +177,39 @@ impl Recorder<'_> {
             changes: changes(before, after),
             manager: self.principal.key_prefix.clone(),
             created_at: self.now,
+            attempt: None,
         };
         tx.create(&entry)
     }
+
+    /// The entry recording that `license` was created (`Created`, by an order) or imported:
+    /// what identifies it, from nothing. Its id is the license's (each license has one), so a
+    /// staged write can settle or roll back its licenses' entries by their ids.
+    pub fn creation(&self, license: &License, action: Action) -> HistoryEntry {
+        HistoryEntry {
+            id: license.id,
+            license: license.id,
+            product: license.product,
+            action: action.as_str().into(),
+            changes: changes(&Value::Null, &identity(license)),
+            manager: self.principal.key_prefix.clone(),
+            created_at: self.now,
+            attempt: license.attempt.clone(),
+        }
+    }
+}
+
+/// What identifies a license in its `created`, `imported` and `deleted` entries (the whole
+/// license would not fit an entry: its metadata alone may take 32 KB).
+pub fn identity(license: &License) -> Value {
+    json!({
+        "id": license.id,
+        "license_key": license.license_key,
+        "order": license.order,
+        "order_store_id": license.order_store_id,
+        "product": license.product,
+        "customer": license.customer,
+    })
 }
 
 impl HistoryEntry {
@@ -208,7 +247,8 @@ pub async fn license_histories_handler(app: &App, req: Request) -> Response<Body
         let principal = &routed.principal;
         let store = app.store.tenant(principal.company);
         if let Some(id) = routed.id {
-            let entry = store.get::<HistoryEntry>(id).await?.filter(|e| principal.can_access(e.product));
+            let entry =
+                store.get::<HistoryEntry>(id).await?.filter(|e| principal.can_access(e.product) && e.attempt.is_none());
             return Ok(ok(&entry.ok_or(ApiError::NotFound)?.render()));
         }
         let mut pairs = query_pairs(&req);
@@ -227,7 +267,9 @@ pub async fn license_histories_handler(app: &App, req: Request) -> Response<Body
         // their 50 entries (API.md §8.1), leaving no room for a counter's write. A license's
         // history is short; the company's is counted by reading it (filter by `license`).
         let count = None;
-        let in_scope = |e: &HistoryEntry| principal.can_access(e.product);
+        // A staged order's `created` entries show once its write is settled (milliseconds after
+        // its commit; the sweeper's minutes after a crash), as its licenses' marks go.
+        let in_scope = |e: &HistoryEntry| principal.can_access(e.product) && e.attempt.is_none();
         let (count, page) = page_from_index(store, &query, &(), count, &mut pager, in_scope).await?;
         let results = page.iter().map(HistoryEntry::render).collect();
         Ok(ok(&page_body(&req, count, query.limit, query.offset, results)))

@@ -2,13 +2,11 @@
 //! one conditional transaction of the license item (a lost race is a 409 and writes nothing)
 //! with its history entry (§8.4), and answers the license JSON (§3), 204 for a delete.
 
-use std::collections::HashMap;
-
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::handlers::{render_all, replace_features, visible_license};
+use super::handlers::{render_all, replace_features, visible_license, visible_of};
 use super::history::{Action, Recorder, ENTRY_BYTES};
 use super::{License, Related, RenderCtx};
 use crate::app::{respond, route, App, Routed};
@@ -60,13 +58,27 @@ pub(super) async fn change_read(
 ) -> Result<Value, ApiError> {
     let store = app.store.tenant(principal.company);
     let catalog = Catalog::load(store).await?;
-    let mut changed = apply(&license, &catalog)?;
+    let changed = apply(&license, &catalog)?;
+    let changed = commit_change(app, principal, &license, changed, action, &catalog).await?;
+    Ok(render_all(store, &catalog, std::slice::from_ref(&changed)).await?.remove(0))
+}
+
+/// Writes `changed` in place of `license` (as read) with its history entry, in one
+/// transaction (a lost race is a 409): the license as written.
+pub(super) async fn commit_change(
+    app: &App,
+    principal: &Principal,
+    license: &License,
+    mut changed: License,
+    action: Action,
+    catalog: &Catalog,
+) -> Result<License, ApiError> {
     changed.updated_at = later_than(license.updated_at);
     let (before, after) =
-        (rendered(&license, principal.company, &catalog), rendered(&changed, principal.company, &catalog));
+        (rendered(license, principal.company, catalog), rendered(&changed, principal.company, catalog));
     let ids = app.ids().await?;
-    let mut tx = store.transaction();
-    tx.replace(&license, &changed)?;
+    let mut tx = app.store.tenant(principal.company).transaction();
+    tx.replace(license, &changed)?;
     Recorder { principal, now: crate::timefmt::now() }.record(
         &mut tx,
         ids.next_id(),
@@ -75,7 +87,7 @@ pub(super) async fn change_read(
         (&before, &after),
     )?;
     tx.commit().await?;
-    Ok(render_all(store, &catalog, std::slice::from_ref(&changed)).await?.remove(0))
+    Ok(changed)
 }
 
 /// `PATCH /api/v1/licenses/{id}/`: the writable properties of §4, validated as create_order
@@ -124,19 +136,8 @@ pub const MAX_BULK_UPDATE: usize = 50;
 /// The visible licenses with these ids, in the order given; 404 if any is not (API.md §8.1:
 /// the whole call, before anything is written).
 async fn visible_licenses(store: TenantStore<'_>, principal: &Principal, ids: &[Id]) -> Result<Vec<License>, ApiError> {
-    let found: HashMap<Id, License> = store.get_many::<License>(ids).await?.into_iter().map(|l| (l.id, l)).collect();
-    let staged: Vec<Id> = found.values().filter(|l| l.attempt.is_some()).map(|l| l.order).collect();
-    let orders: HashMap<Id, Order> = store.get_many::<Order>(&staged).await?.into_iter().map(|o| (o.id, o)).collect();
-    ids.iter()
-        .map(|id| {
-            found
-                .get(id)
-                .filter(|l| principal.can_access(l.product))
-                .filter(|l| l.attempt.is_none() || orders.get(&l.order).is_some_and(|o| o.shows(l)))
-                .cloned()
-                .ok_or(ApiError::NotFound)
-        })
-        .collect()
+    let mut found = visible_of(store, principal, ids).await?;
+    ids.iter().map(|id| found.remove(id).ok_or(ApiError::NotFound)).collect()
 }
 
 /// The ids of a bulk body's items (an id, or an object's `id`), each once; 400 naming the
@@ -306,15 +307,7 @@ pub async fn delete_license_handler(app: &App, req: Request) -> Response<Body> {
         let principal = &routed.principal;
         let store = app.store.tenant(principal.company);
         let license = visible_license(store, principal, routed.id.ok_or(ApiError::NotFound)?).await?;
-        // What identified the license: the whole license would not fit an entry (its metadata).
-        let before = json!({
-            "id": license.id,
-            "license_key": license.license_key,
-            "order": license.order,
-            "order_store_id": license.order_store_id,
-            "product": license.product,
-            "customer": license.customer,
-        });
+        let before = super::history::identity(&license);
         let now = crate::timefmt::now();
         let ids = app.ids().await?;
         let mut tx = store.transaction();

@@ -2,6 +2,7 @@
 //! users, so a license is one read) and the license JSON of API.md §3 (seed 002).
 
 pub mod assignments;
+pub mod custom_field_values;
 pub mod handlers;
 pub mod history;
 pub mod keygen;
@@ -19,7 +20,7 @@ use time::OffsetDateTime;
 use crate::catalog::{Catalog, Customer, Feature};
 use crate::ids::Id;
 use crate::license_props::Props;
-use crate::store::{keys, Entity, IndexKey, StoreError, TenantStore, UniqueKey};
+use crate::store::{keys, ClaimExtras, Entity, IndexKey, StoreError, TenantStore, UniqueKey};
 use crate::timefmt::{format_time, rfc3339, rfc3339_option};
 use users::CompanyUser;
 
@@ -108,12 +109,22 @@ pub struct LicenseUser {
     pub updated_at: OffsetDateTime,
 }
 
-/// The value a license gives one of its product's custom fields.
+/// The value a license gives one of its product's custom fields (API.md §8.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomFieldValue {
     pub id: Id,
     pub field: Id,
     pub value: String,
+}
+
+impl CustomFieldValue {
+    pub const CLAIM: &'static str = "CUSTOM_FIELD_VALUE";
+
+    /// The claim of a value's id, owned by its license: how `/license-custom-fields/{id}/`
+    /// finds the license (one GetItem).
+    pub fn claim(id: Id) -> UniqueKey {
+        UniqueKey { kind: Self::CLAIM, scope: "-".into(), value: id.to_string(), field: "id" }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,8 +209,39 @@ impl Entity for License {
         self.updated_at
     }
 
+    /// Bodies name a license's features `product_features` (create_order, PATCH, seed 003).
+    fn request_field(attribute: &str) -> String {
+        match attribute {
+            "features" => "product_features".into(),
+            other => other.into(),
+        }
+    }
+
+    /// Its key, and each custom field value's id (the marker that finds a value's license).
     fn unique_keys(&self) -> Vec<UniqueKey> {
-        self.license_key.iter().map(|key| License::key_claim(self.product, key)).collect()
+        let key = self.license_key.iter().map(|key| License::key_claim(self.product, key));
+        key.chain(self.custom_fields.iter().map(|v| CustomFieldValue::claim(v.id))).collect()
+    }
+
+    /// A value's marker is listed with the company's values and its field's, and counted in
+    /// both (`custom_field_values`).
+    fn claim_extras(&self, company: Id, key: &UniqueKey) -> ClaimExtras {
+        let Some(value) =
+            self.custom_fields.iter().find(|v| key.kind == CustomFieldValue::CLAIM && v.id.to_string() == key.value)
+        else {
+            return ClaimExtras::default();
+        };
+        let sk = keys::padded(value.id);
+        ClaimExtras {
+            index: vec![
+                IndexKey { index: 1, pk: keys::custom_field_values_gsi1pk(company), sk: sk.clone() },
+                IndexKey { index: 2, pk: keys::custom_field_values_gsi2pk(company, value.field), sk },
+            ],
+            counters: vec![
+                keys::CUSTOM_FIELD_VALUES_COUNTER_PREFIX.to_string(),
+                keys::custom_field_counter_prefix(value.field),
+            ],
+        }
     }
 
     fn primary_key(company: Id, id: Id) -> (String, String) {

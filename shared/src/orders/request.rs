@@ -16,7 +16,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::ids::Id;
 use crate::input::{Input, LONG_TEXT, SHORT_TEXT};
 use crate::license_props::{self, bool_of, int_of, text_of, Props, LICENSE_PROPERTIES};
-use crate::licenses::{users, CustomFieldValue, License, LicenseFeature, LicenseUser};
+use crate::licenses::{custom_field_values, users, CustomFieldValue, License, LicenseFeature, LicenseUser};
 use crate::orders::Order;
 use crate::timefmt::format_date;
 
@@ -503,11 +503,7 @@ fn read_custom_fields(input: &mut Input, product: &Product, catalog: &Catalog) -
             valid = false;
             continue;
         };
-        let value = match entry.get("value") {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::Bool(b)) => b.to_string(),
-            Some(_) => child.string("value", LONG_TEXT).unwrap_or_default(),
-        };
+        let value = custom_field_values::read_value_text(&mut child, "value");
         match catalog.custom_fields.iter().find(|f| f.product == product.id && f.name == name) {
             Some(field) => values.push((field.id, value)),
             None => {

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ids::{Id, CLOCK_SKEW_MS};
+use crate::licenses::history::HistoryEntry;
 use crate::licenses::License;
 use crate::store::{from_item, keys, Entity, IndexKey, Settle, Store, StoreError, TenantStore, Transaction, WriteCost};
 use crate::timefmt::rfc3339;
@@ -95,13 +96,15 @@ impl StagedAttempt {
     }
 }
 
-/// Records and stages `licenses` (already marked with `id`'s mark) for `order`. On failure
-/// whatever was staged is rolled back before the error returns.
+/// Records and stages `licenses` (already marked with `id`'s mark) for `order`, each with its
+/// `created` history entry (`entries`, marked too, with the license's id). On failure whatever
+/// was staged is rolled back before the error returns.
 pub async fn stage(
     store: TenantStore<'_>,
     id: Id,
     order: Id,
     licenses: &[License],
+    entries: &[HistoryEntry],
     now_ms: i64,
 ) -> Result<StagedAttempt, StoreError> {
     let record = StagedAttempt {
@@ -116,23 +119,30 @@ pub async fn stage(
     let mut tx = store.transaction();
     tx.create(&record)?;
     tx.commit().await?;
-    if let Err(err) = write_marked(store, &record, licenses).await {
+    if let Err(err) = write_marked(store, &record, licenses, entries).await {
         roll_back(store, &record, licenses).await;
         return Err(err);
     }
     Ok(record)
 }
 
-/// The licenses and their claims, in transactions that fit DynamoDB's limits.
-async fn write_marked(store: TenantStore<'_>, record: &StagedAttempt, licenses: &[License]) -> Result<(), StoreError> {
+/// The licenses, their claims and their entries, in transactions that fit DynamoDB's limits.
+async fn write_marked(
+    store: TenantStore<'_>,
+    record: &StagedAttempt,
+    licenses: &[License],
+    entries: &[HistoryEntry],
+) -> Result<(), StoreError> {
     let mark = record.mark();
     let expires_at = record.deadline_ms / 1_000 + CLAIM_TTL_AFTER_DEADLINE_S;
     let mut batch = store.transaction();
-    for license in licenses {
-        if !batch.has_room(store.create_cost(license)?, WriteCost::default()) {
+    for (license, entry) in licenses.iter().zip(entries) {
+        let cost = store.create_cost(license)? + store.create_cost(entry)?;
+        if !batch.has_room(cost, WriteCost::default()) {
             std::mem::replace(&mut batch, store.transaction()).commit().await?;
         }
         batch.create_staged(license, &mark, expires_at)?;
+        batch.create_staged(entry, &mark, expires_at)?;
     }
     batch.commit().await
 }
@@ -178,6 +188,7 @@ async fn finish(
     settle: Settle,
 ) -> Result<(), StoreError> {
     store.settle_staged(licenses, &record.mark(), settle).await?;
+    store.settle_staged_ids::<HistoryEntry>(&record.licenses, &record.mark(), settle).await?;
     let mut tx = store.transaction();
     tx.delete(record)?;
     tx.commit().await

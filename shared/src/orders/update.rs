@@ -4,10 +4,11 @@
 //!
 //! Each license keeps a copy of its order's `store_id` and customer (so a license renders, is
 //! indexed by customer and is filtered in one read). Changing either rewrites the order's
-//! licenses in the same transaction as the order and the customers' totals, so every reader
-//! sees the change at once, or not at all. One transaction holds 100 items: an order with more
-//! than [`MAX_RELINKED_LICENSES`] licenses keeps its `store_id` and customer (400 naming the
-//! field and the limit). The other fields change the order alone.
+//! licenses, each with its `updated` history entry (§8.4), in the same transaction as the order
+//! and the customers' totals, so every reader sees the change at once, or not at all. One
+//! transaction holds 100 items: an order with more than [`MAX_RELINKED_LICENSES`] licenses keeps
+//! its `store_id` and customer (400 naming the field and the limit). The other fields change
+//! the order alone.
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -19,12 +20,14 @@ use crate::app::{respond, route, App};
 use crate::catalog::{Catalog, Customer};
 use crate::error::{ApiError, FieldErrors};
 use crate::input::{Input, LONG_TEXT, SHORT_TEXT};
+use crate::licenses::history::{identity, Action, Recorder, ENTRY_BYTES};
 use crate::licenses::License;
 use crate::store::{later_than, WriteCost};
 
-/// Most licenses an order may have for its `store_id` or customer to change: with the order,
-/// the two store-id claims and the two customers, one transaction's 100 items.
-pub const MAX_RELINKED_LICENSES: usize = 90;
+/// Most licenses an order may have for its `store_id` or customer to change: with their
+/// history entries, the order, the two store-id claims and the two customers, one
+/// transaction's 100 items.
+pub const MAX_RELINKED_LICENSES: usize = 45;
 
 /// `PATCH /api/v1/orders/{id}/`: the order as changed, as `GET /orders/{id}/` shows it. 404 for
 /// an order with no item the manager may see; 403 for a manager scoped to products when the
@@ -76,6 +79,8 @@ pub async fn update_order_handler(app: &App, req: Request) -> Response<Body> {
                 tx.add_all_to::<Customer>(new.id, &[("total_orders", 1), ("total_licenses", n)], now)?;
             }
             let (current, _) = order_licenses(store, &order).await?;
+            let ids = app.ids().await?;
+            let history = Recorder { principal, now };
             for license in &current {
                 let relinked = License {
                     order_store_id: changed.store_id.clone(),
@@ -83,10 +88,19 @@ pub async fn update_order_handler(app: &App, req: Request) -> Response<Body> {
                     updated_at: later_than(license.updated_at),
                     ..license.clone()
                 };
-                if !tx.has_room(store.create_cost(&relinked)?, WriteCost::default()) {
+                let cost = WriteCost { writes: 2, bytes: store.create_cost(&relinked)?.bytes + ENTRY_BYTES };
+                if !tx.has_room(cost, WriteCost::default()) {
                     return Err(too_many());
                 }
                 tx.replace(license, &relinked)?;
+                let (before, after) = (identity(license), identity(&relinked));
+                history.record(
+                    &mut tx,
+                    ids.next_id(),
+                    (license.id, license.product),
+                    Action::Updated,
+                    (&before, &after),
+                )?;
                 licenses.push(relinked);
             }
         }

@@ -23,6 +23,7 @@ use crate::auth::Principal;
 use crate::catalog::{Catalog, Customer, Resource, WriteCtx};
 use crate::error::ApiError;
 use crate::ids::{now_ms, IdGenerator};
+use crate::licenses::history::{Action, HistoryEntry, Recorder};
 use crate::licenses::keygen::{generate_key, DEFAULT_ALPHABET, DEFAULT_LENGTH};
 use crate::licenses::users::{self, CompanyUser};
 use crate::licenses::{License, LicenseUser, Related};
@@ -161,7 +162,14 @@ async fn write(
         (None, Some(new)) => ctx.tx.create_after_lookup(new)?,
         _ => {}
     }
-    let license_cost: WriteCost = licenses.iter().map(|l| store.create_cost(l)).sum::<Result<_, _>>()?;
+    // Each license with its `created` history entry (API.md §8.4), in the same transaction.
+    let history = Recorder { principal, now };
+    let entries: Vec<HistoryEntry> = licenses.iter().map(|l| history.creation(l, Action::Created)).collect();
+    let license_cost: WriteCost = licenses
+        .iter()
+        .zip(&entries)
+        .map(|(l, e)| Ok(store.create_cost(l)? + store.create_cost(e)?))
+        .sum::<Result<_, StoreError>>()?;
     // The order, and the license counters: all go with the licenses' commit.
     let tally = LicenseTally::of(licenses.iter().map(|l| (l.product, l.created_at)));
     let counter = WriteCost { writes: tally.writes(), bytes: 0 };
@@ -169,16 +177,20 @@ async fn write(
     // A staged write: its record before and after the commit, and its marked licenses.
     let mut staged: Option<(StagedAttempt, StagedAttempt, Vec<License>)> = None;
     if fits_one {
-        for license in &licenses {
+        for (license, entry) in licenses.iter().zip(&entries) {
             ctx.tx.create(license)?;
+            ctx.tx.create(entry)?;
         }
     } else {
         let id = ids.next_id();
         let mark = id.to_string();
         let marked: Vec<License> =
             licenses.iter().cloned().map(|l| License { attempt: Some(mark.clone()), ..l }).collect();
-        let record = staging::stage(store, id, order.id, &marked, now_ms()).await?;
+        let marked_entries: Vec<HistoryEntry> = marked.iter().map(|l| history.creation(l, Action::Created)).collect();
+        let record = staging::stage(store, id, order.id, &marked, &marked_entries, now_ms()).await?;
         let committed = staging::commit_in(&mut ctx.tx, &record)?;
+        // Staged claims are counted when the order commits them.
+        ctx.tx.count_claims(&marked);
         order.committed_attempts.push(mark);
         staged = Some((record, committed, marked));
     }

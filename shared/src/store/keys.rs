@@ -6,12 +6,14 @@
 //! | catalog item      | `T#<company>`                        | `<KIND>#<id>` |                            |
 //! | customer          | `T#<company>#CUSTOMER#<id>`          | `CUSTOMER`    | `T#<company>#CUSTOMERS` / `<id>` |
 //! | uniqueness marker | `T#<company>#UQ#<kind>#<scope>#<v>`  | `UQ`          |                            |
+//! | … of a custom field value | `T#<company>#UQ#CUSTOM_FIELD_VALUE#-#<value>` | `UQ` | `T#<company>#CFVALUES` / `<value>`; GSI2 `T#<company>#CFVALUES#<field>` / `<value>` |
 //! | import job        | `T#<company>#IMPORT#<id>`            | `IMPORT`      | `T#<company>#IMPORTS` / `<id>` |
 //! | … its invalid rows| `T#<company>#IMPORT#<id>`            | `INVALID#<row>` |                          |
 //! | … counted marker  | `T#<company>#IMPORT#<id>`            | `SEEN#<KIND>#<id>` |                       |
 //! | license user      | `T#<company>#LICENSE_USER#<id>`      | `LICENSE_USER` | `T#<company>#LICENSE_USERS` / `<id>` |
 //! | history entry     | `T#<company>#HISTORY#<id>`           | `HISTORY`     | `T#<company>#LH#<license>` / `<id>`; GSI2 `T#<company>#HISTORIES` / `<id>` |
 //! | license counters  | `T#<company>#COUNTS`                 | `LICENSES#<shard>`, `PRODUCT#<id>#<shard>`, `MONTH#<yyyy-mm>#<shard>` | |
+//! | value counters    | `T#<company>#COUNTS`                 | `CFVALUES#<shard>`, `CFFIELD#<field>#<shard>` | |
 //! | API key           | `APIKEY#<prefix>`                    | `APIKEY`      |                            |
 //! | staged write      | `T#<company>#ATTEMPT#<id>`           | `ATTEMPT`     | `STAGED_ATTEMPTS` / `<deadline>#<company>#<id>` |
 //! | id node counter   | `IDGEN`                              | `NODE`        |                            |
@@ -210,6 +212,24 @@ pub const LICENSE_USER_SK: &str = "LICENSE_USER";
 
 pub fn license_users_gsi1pk(company: Id) -> String {
     format!("T#{company}#LICENSE_USERS")
+}
+
+/// The custom field values of a company's licenses, listed through the markers that make
+/// their ids findable (see `licenses::custom_field_values`): all of them (GSI1), or one
+/// field's (GSI2).
+pub fn custom_field_values_gsi1pk(company: Id) -> String {
+    format!("T#{company}#CFVALUES")
+}
+
+pub fn custom_field_values_gsi2pk(company: Id, field: Id) -> String {
+    format!("T#{company}#CFVALUES#{}", padded(field))
+}
+
+/// The shards of the counter of a company's custom field values, and of one field's.
+pub const CUSTOM_FIELD_VALUES_COUNTER_PREFIX: &str = "CFVALUES#";
+
+pub fn custom_field_counter_prefix(field: Id) -> String {
+    format!("CFFIELD#{}#", padded(field))
 }
 
 /// A company's license counter, in shards (a write adds to one at random, a read sums them),

@@ -130,6 +130,38 @@ pub trait Entity: Serialize + DeserializeOwned + Send + Sync {
     fn search_attributes(&self) -> Vec<(&'static str, condition::SearchAttribute)> {
         Vec::new()
     }
+
+    /// The request field an attribute of the item comes from, for a 400 naming it (an item
+    /// past 400 KB names its largest attribute).
+    fn request_field(attribute: &str) -> String {
+        attribute.to_string()
+    }
+
+    /// What this entity's claim of `key` adds besides its marker: see [`ClaimExtras`].
+    fn claim_extras(&self, _company: Id, _key: &UniqueKey) -> ClaimExtras {
+        ClaimExtras::default()
+    }
+}
+
+/// Index entries and counters of a claim's marker, for claims that are listed and counted (a
+/// license's custom field values: their markers make each value findable by its id). They
+/// follow the claim: written and counted with it, moved by `replace`, released by `delete`.
+/// A staged claim is counted by the commit ([`Transaction::count_claims`]), not when staged.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ClaimExtras {
+    pub index: Vec<IndexKey>,
+    pub counters: Vec<String>,
+}
+
+/// A claim's marker as a list of claims reads it: the claimed value and its owner.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ListedClaim {
+    pub owner: Id,
+    #[serde(default)]
+    pub value: String,
+    /// Set while the owner is staged by a write not yet settled.
+    #[serde(default)]
+    pub attempt: Option<String>,
 }
 
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
@@ -580,7 +612,7 @@ pub struct IndexPager<E> {
     entity: std::marker::PhantomData<E>,
 }
 
-impl<E: Entity> IndexPager<E> {
+impl<E: DeserializeOwned> IndexPager<E> {
     /// `GSI<index>PK` = `pk`, in sort-key order (`forward`) or descending.
     pub fn new(index: u8, pk: String, forward: bool) -> Self {
         IndexPager { index, pk, forward, start: None, done: false, entity: std::marker::PhantomData }
@@ -749,7 +781,7 @@ impl<'a> TenantStore<'a> {
 
     /// One page of up to `limit` items of `GSI<index>PK` = `pk` in sort-key order (descending
     /// if not `forward`), from `start` on; and where the next page starts, if anywhere.
-    pub async fn query_index_page<E: Entity>(
+    pub async fn query_index_page<E: DeserializeOwned>(
         &self,
         index: u8,
         pk: String,
@@ -948,6 +980,28 @@ impl<'a> TenantStore<'a> {
                 )?);
             }
         }
+        self.run_settle_steps(steps).await
+    }
+
+    /// Settles the items of kind `E` with these ids that `attempt` marks (no claims): as
+    /// [`TenantStore::settle_staged`]; ids without such an item are passed over.
+    pub async fn settle_staged_ids<E: Entity>(
+        &self,
+        ids: &[Id],
+        attempt: &str,
+        settle: Settle,
+    ) -> Result<(), StoreError> {
+        let mut steps = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (pk, sk) = E::primary_key(self.company, *id);
+            steps.push(self.settle_step(pk, sk, attempt, settle, &["attempt"])?);
+        }
+        self.run_settle_steps(steps).await
+    }
+
+    /// Runs settle steps in transactions of `MAX_TRANSACTION`; a chunk whose condition fails is
+    /// run step by step, and a step whose item is no longer marked is passed over.
+    async fn run_settle_steps(&self, steps: Vec<TransactWriteItem>) -> Result<(), StoreError> {
         for chunk in steps.chunks(MAX_TRANSACTION) {
             let result = self.store.client.transact_write_items().set_transact_items(Some(chunk.to_vec())).send().await;
             let Err(err) = result else { continue };
@@ -1037,10 +1091,20 @@ impl<'a> TenantStore<'a> {
 
     /// What creating `entity` adds to a transaction: its item and its claims.
     pub fn create_cost<E: Entity>(&self, entity: &E) -> Result<WriteCost, StoreError> {
-        let claims = entity.unique_keys().len();
+        let keys = entity.unique_keys();
+        let claims = keys.len();
         let bytes = item_size(&self.entity_item(entity)?);
-        let counter = usize::from(E::COUNTED);
+        let mut counters: Vec<String> =
+            keys.iter().flat_map(|key| entity.claim_extras(self.company, key).counters).collect();
+        counters.sort_unstable();
+        counters.dedup();
+        let counter = usize::from(E::COUNTED) + counters.len();
         Ok(WriteCost { writes: 1 + claims + counter, bytes: bytes + claims * MARKER_BYTES })
+    }
+
+    /// The sum of the counter `prefix`'s shards (claims' counters: see [`ClaimExtras`]).
+    pub async fn counter(&self, prefix: &str) -> Result<i64, StoreError> {
+        self.counter_sum(prefix).await
     }
 
     /// How many entities of a counted kind the company has (see `Entity::COUNTED`): the sum of
@@ -1058,7 +1122,13 @@ impl<'a> TenantStore<'a> {
         let derived = entity.search_attributes();
         let derived: Vec<(&str, AttributeValue)> =
             derived.iter().filter_map(|(name, value)| Some((*name, value.value()?))).collect();
-        self.store.item_of(entity, pk, sk, &entity.index_keys(self.company), &derived, E::KIND)
+        self.store.item_of(entity, pk, sk, &entity.index_keys(self.company), &derived, E::KIND).map_err(|err| match err
+        {
+            StoreError::TooLarge { field, message } => {
+                StoreError::TooLarge { field: E::request_field(&field), message }
+            }
+            other => other,
+        })
     }
 }
 
@@ -1145,7 +1215,7 @@ impl Transaction<'_> {
             self.count(keys::entity_counter_prefix(E::KIND), 1);
         }
         for key in entity.unique_keys() {
-            self.claim::<E>(&key, entity.id(), stale_on_conflict, staged)?;
+            self.claim(entity, &key, stale_on_conflict, staged)?;
         }
         Ok(())
     }
@@ -1189,7 +1259,7 @@ impl Transaction<'_> {
         self.release_claims(old, &new_keys, &changed)?;
         let old_keys = old.unique_keys();
         for key in new_keys.iter().filter(|k| !old_keys.contains(k)) {
-            self.claim::<E>(key, new.id(), false, None)?;
+            self.claim(new, key, false, None)?;
         }
         Ok(())
     }
@@ -1203,6 +1273,9 @@ impl Transaction<'_> {
         changed: &StoreError,
     ) -> Result<(), StoreError> {
         for key in old.unique_keys().iter().filter(|k| !kept.contains(k)) {
+            for counter in old.claim_extras(self.tenant.company, key).counters {
+                self.count(counter, -1);
+            }
             let delete = Delete::builder()
                 .table_name(self.tenant.store.table())
                 .key(keys::PK, s(self.tenant.unique_pk(key)))
@@ -1325,15 +1398,18 @@ impl Transaction<'_> {
         Ok(())
     }
 
+    /// Claims `key` for `owner` (a marker written only if absent), with the claim's extras.
     fn claim<E: Entity>(
         &mut self,
+        owner: &E,
         key: &UniqueKey,
-        owner: Id,
         stale_on_conflict: bool,
         staged: Option<(&str, i64)>,
     ) -> Result<(), StoreError> {
+        let extras = owner.claim_extras(self.tenant.company, key);
         let marker = UniqueMarker {
-            owner,
+            owner: owner.id(),
+            value: (!extras.index.is_empty()).then(|| key.value.clone()),
             attempt: staged.map(|(attempt, _)| attempt.to_string()),
             expires_at: staged.map(|(_, expires_at)| expires_at),
         };
@@ -1341,14 +1417,31 @@ impl Transaction<'_> {
             &marker,
             self.tenant.unique_pk(key),
             keys::UNIQUE_SK.into(),
-            &[],
+            &extras.index,
             &[],
             "UNIQUE",
         )?;
         let message = format!("A {} with this {} (\"{}\") already exists.", E::NAME, key.field, key.value);
         let conflict = if stale_on_conflict { StoreError::Stale(message) } else { StoreError::Conflict(message) };
         self.writes.push(self.tenant.store.put_new(item, conflict));
+        if staged.is_none() {
+            for counter in extras.counters {
+                self.count(counter, 1);
+            }
+        }
         Ok(())
+    }
+
+    /// Counts the claims of `entities`, staged uncounted (see [`ClaimExtras`]): for the
+    /// transaction that commits them.
+    pub fn count_claims<E: Entity>(&mut self, entities: &[E]) {
+        for entity in entities {
+            for key in entity.unique_keys() {
+                for counter in entity.claim_extras(self.tenant.company, &key).counters {
+                    self.count(counter, 1);
+                }
+            }
+        }
     }
 
     /// How many writes the transaction holds (DynamoDB takes at most `MAX_TRANSACTION`).
@@ -1406,6 +1499,9 @@ impl Transaction<'_> {
 #[derive(Serialize, Deserialize)]
 struct UniqueMarker {
     owner: Id,
+    /// The claimed value, on markers that are listed (see [`ClaimExtras`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
     /// Set while the owner is staged by a multi-transaction write not yet settled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     attempt: Option<String>,

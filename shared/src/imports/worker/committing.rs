@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use super::{Batch, Known, Prepared, Run, WorkerError};
 use crate::imports::rows::RawRow;
 use crate::imports::{Counted, ImportJob, InvalidPage, JobStatus};
+use crate::licenses::history::{Action, Recorder};
 use crate::orders::Order;
 use crate::store::{keys, later_than, LicenseTally, StoreError};
 
@@ -116,8 +117,11 @@ impl<'a> Run<'a> {
             tx.add_to::<Order>(*id, "license_count", *n, updated_at)?;
             added.push((*id, *n, updated_at));
         }
+        // Each license with its `imported` history entry (API.md §8.4).
+        let history = Recorder { principal: &self.principal, now };
         for license in &batch.licenses {
             tx.create(license)?;
+            tx.create(&history.creation(license, Action::Imported))?;
         }
         if !batch.licenses.is_empty() {
             tx.count_licenses(&LicenseTally::of(batch.licenses.iter().map(|l| (l.product, l.created_at))))?;

@@ -421,6 +421,8 @@ struct Batch {
     /// moves by an unconditional add (see `Transaction::add_to`).
     order_adds: BTreeMap<Id, i64>,
     licenses: Vec<License>,
+    /// The counters the licenses' claims move (their custom field values'), each one write.
+    claim_counters: std::collections::BTreeSet<String>,
     counted: Vec<String>,
     invalid: Vec<InvalidRow>,
     invalid_bytes: usize,

@@ -50,9 +50,9 @@ impl Batch {
         self.writes += stage(&mut self.orders, &known.orders, order);
     }
 
-    /// At most how many writes a valid row adds: its license and key claim; a customer or an
-    /// order not in the batch yet: new (item, claim, counted marker) or found (item, marker);
-    /// for a row without a customer, the totals of its order's customer.
+    /// At most how many writes a valid row adds: its license, its history entry and its key
+    /// claim; a customer or an order not in the batch yet: new (item, claim, counted marker) or
+    /// found (item, marker); for a row without a customer, the totals of its order's customer.
     fn row_writes(&self, names_customer: bool, customer: Option<Id>, order: Option<Id>) -> usize {
         let touch = |in_batch: bool, found: bool| match (in_batch, found) {
             (true, _) => 0,
@@ -66,7 +66,7 @@ impl Batch {
         };
         let order =
             order.map_or(3, |id| touch(self.orders.contains_key(&id) || self.order_adds.contains_key(&id), true));
-        2 + customer + order
+        3 + customer + order
     }
 
     /// Whether this customer or order is counted for the first time (and marks it).
@@ -215,7 +215,11 @@ impl<'a> Run<'a> {
                 plan.and_then(|p| known.order_ids.get(&p.store_id).or_else(|| new_orders.get(&p.store_id)).copied());
             let writes = plan.map_or(0, |p| {
                 let new_product = !batch.licenses.iter().any(|l| l.product == p.product);
-                batch.row_writes(p.email.is_some(), customer_id, order_id) + usize::from(new_product)
+                // Each custom field value: its marker, and at most its field's and the
+                // company's value counters.
+                let values = p.request.licenses.first().map_or(0, |l| l.license.custom_fields.len());
+                let value_writes = if values == 0 { 0 } else { 2 * values + 1 };
+                batch.row_writes(p.email.is_some(), customer_id, order_id) + usize::from(new_product) + value_writes
             });
             let full =
                 batch.writes + writes + BATCH_WRITES > MAX_TRANSACTION || batch.invalid_bytes >= INVALID_PAGE_BYTES;
@@ -366,7 +370,12 @@ impl<'a> Run<'a> {
             }
             new_keys.insert(key);
             let new_product = !batch.licenses.iter().any(|l| l.product == license.product);
-            batch.writes += 1 + license.unique_keys().len() + usize::from(new_product);
+            let keys = license.unique_keys();
+            let counters: Vec<String> =
+                keys.iter().flat_map(|key| license.claim_extras(self.store.company(), key).counters).collect();
+            let new_counters = counters.into_iter().filter(|c| batch.claim_counters.insert(c.clone())).count();
+            // The license, its history entry, its claims and the counters it adds to the batch.
+            batch.writes += 2 + keys.len() + usize::from(new_product) + new_counters;
             batch.licenses.push(license);
             batch.counts.created_licenses_count += 1;
         }
