@@ -58,6 +58,8 @@ async fn users_are_assigned_unassigned_and_given_activations_on_a_license() {
     assert_eq!((status, twice["email"].is_array()), (400, true), "{twice}");
     let (status, full) = t.post(&format!("{path}assign_user/"), &json!({"email": "third@example.com"})).await;
     assert_eq!((status, full["max_license_users"].is_array()), (400, true), "{full}");
+    let (_, nobody) = t.get("/api/v1/license-users/?true_email=third@example.com").await;
+    assert_eq!(nobody["count"], 0, "a refused assignment creates no user");
     let (status, bad) = t.post(&format!("{path}assign_user/"), &json!({"email": "nope"})).await;
     assert_eq!((status, bad["email"].is_array()), (400, true), "{bad}");
     assert_eq!(emails(&t.get(&path).await.1).len(), 2);

@@ -9,12 +9,13 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value};
 
-use super::handlers::visible_license;
+use super::handlers::{shown, visible_license};
 use super::history::Action;
-use super::lifecycle::{change, change_read};
-use super::users::{self, MAX_LICENSE_USERS};
-use super::{License, LicenseUser};
+use super::lifecycle::{change, change_read, commit_change_with};
+use super::users::{self, CompanyUser, MAX_LICENSE_USERS};
+use super::{License, LicenseUser, Related, RenderCtx};
 use crate::app::{respond, route, App, Routed};
+use crate::catalog::Catalog;
 use crate::error::{ApiError, FieldErrors};
 use crate::ids::Id;
 use crate::input::Input;
@@ -32,15 +33,7 @@ pub async fn license_user_assignments_handler(app: &App, req: Request) -> Respon
         let body = crate::http::json_object(&req)?;
         let now = crate::timefmt::now();
         match action.as_str() {
-            "assign_user" => {
-                let entry = read_assigned(&body, now)?;
-                let (license, assigned) = assigned_users(app, &routed, vec![entry], now).await?;
-                let after = change_read(app, &routed.principal, license, Action::UserAssigned, |license, _| {
-                    assign(license, assigned, |_| "email".into())
-                })
-                .await?;
-                Ok(crate::http::ok(&after))
-            }
+            "assign_user" => Ok(crate::http::ok(&assign_one(app, &routed, read_assigned(&body, now)?, now).await?)),
             "assign_users" => {
                 let entries = read_assigned_list(&body, now)?;
                 let (license, assigned) = assigned_users(app, &routed, entries, now).await?;
@@ -117,7 +110,47 @@ fn read_assigned_list(body: &Map<String, Value>, now: time::OffsetDateTime) -> R
     Ok(entries)
 }
 
-/// The license (visible, else 404 before anything is written) and `entries` as its users:
+/// `assign_user/`: the license JSON after. Its DynamoDB requests: the license and the email's
+/// claim (one BatchGetItem), the catalog version, the user with the license's customer and
+/// users (one BatchGetItem), and one transaction that also creates the user if new (so a
+/// refused or lost assignment creates nobody).
+async fn assign_one(
+    app: &App,
+    routed: &Routed,
+    entry: LicenseUser,
+    now: time::OffsetDateTime,
+) -> Result<serde_json::Value, ApiError> {
+    let principal = &routed.principal;
+    let store = app.store.tenant(principal.company);
+    let claim = CompanyUser::email_claim(&entry.email);
+    let (license, owner) = store.get_with_owner::<License>(routed.id.ok_or(ApiError::NotFound)?, &claim).await?;
+    let license = shown(store, principal, license.ok_or(ApiError::NotFound)?).await?;
+    if license.users.iter().any(|u| u.email.eq_ignore_ascii_case(&entry.email)) {
+        return Err(ApiError::field("email", ALREADY_ASSIGNED));
+    }
+    check_room(&license, 1)?;
+    let catalog = Catalog::load(store).await?;
+    let mut related = Related::default();
+    related.fill_with_users(store, [&license], [], owner).await?;
+    let (user, new) = match owner.and_then(|id| related.users.get(&id)) {
+        Some(user) => (user.clone(), false),
+        None => (CompanyUser::new(app.ids().await?.next_id(), &entry, now), true),
+    };
+    let mut changed = license.clone();
+    changed.users.push(LicenseUser { id: user.id, password: None, ..entry });
+    let changed =
+        commit_change_with(app, principal, &license, changed, Action::UserAssigned, &catalog, |tx| match new {
+            // Another request claiming the email meanwhile fails this one: a 409, nothing written.
+            true => tx.create_after_lookup(&user),
+            false => Ok(()),
+        })
+        .await?;
+    related.users.insert(user.id, user);
+    Ok(changed.render(&RenderCtx { company: principal.company, catalog: &catalog, related: &related }))
+}
+
+/// For `assign_users/`: the license (visible, else 404 before anything is written) and
+/// `entries` as its users:
 /// each the company user of its email (created if new), checked against the license first so
 /// a refused assignment creates nobody.
 async fn assigned_users(
@@ -128,7 +161,7 @@ async fn assigned_users(
 ) -> Result<(License, Vec<LicenseUser>), ApiError> {
     let store = app.store.tenant(routed.principal.company);
     let license = visible_license(store, &routed.principal, routed.id.ok_or(ApiError::NotFound)?).await?;
-    let field = |i: usize| if entries.len() == 1 { "email".to_string() } else { format!("emails.{i}.email") };
+    let field = |i: usize| format!("emails.{i}.email");
     let mut errors = FieldErrors::default();
     for (i, entry) in entries.iter().enumerate() {
         if license.users.iter().any(|u| u.email.eq_ignore_ascii_case(&entry.email)) {

@@ -31,6 +31,16 @@ pub(super) async fn visible_license(
     id: Id,
 ) -> Result<License, ApiError> {
     let license = store.get::<License>(id).await?.ok_or(ApiError::NotFound)?;
+    shown(store, principal, license).await
+}
+
+/// `license` (as read) if the manager may see it: its product is in scope and its order
+/// committed it (else 404).
+pub(super) async fn shown(
+    store: TenantStore<'_>,
+    principal: &Principal,
+    license: License,
+) -> Result<License, ApiError> {
     if !principal.can_access(license.product) {
         return Err(ApiError::NotFound);
     }

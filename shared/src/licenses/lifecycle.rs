@@ -69,9 +69,22 @@ pub(super) async fn commit_change(
     app: &App,
     principal: &Principal,
     license: &License,
+    changed: License,
+    action: Action,
+    catalog: &Catalog,
+) -> Result<License, ApiError> {
+    commit_change_with(app, principal, license, changed, action, catalog, |_| Ok(())).await
+}
+
+/// [`commit_change`] with what `also` adds to the same transaction (a user created for it).
+pub(super) async fn commit_change_with(
+    app: &App,
+    principal: &Principal,
+    license: &License,
     mut changed: License,
     action: Action,
     catalog: &Catalog,
+    also: impl FnOnce(&mut crate::store::Transaction<'_>) -> Result<(), crate::store::StoreError>,
 ) -> Result<License, ApiError> {
     changed.updated_at = later_than(license.updated_at);
     let (before, after) =
@@ -79,6 +92,7 @@ pub(super) async fn commit_change(
     let ids = app.ids().await?;
     let mut tx = app.store.tenant(principal.company).transaction();
     tx.replace(license, &changed)?;
+    also(&mut tx)?;
     Recorder { principal, now: crate::timefmt::now() }.record(
         &mut tx,
         ids.next_id(),
@@ -122,6 +136,7 @@ fn patched(
     errors.into_result()?;
     let mut changed = license.clone();
     changed.apply(&props);
+    changed.check_periods()?;
     if body.contains_key("product_features") {
         changed.features = replace_features(body, license, catalog, ids)?;
     }
@@ -391,6 +406,31 @@ impl License {
         }
     }
 
+    /// The cross-field rules create_order applies (API.md §4), after a change: a time-limited
+    /// license needs `valid_duration` or `validity_period` (400 naming `valid_duration`); a
+    /// missing `validity_period`, or `maintenance_period` when maintenance is on, is the
+    /// duration after the license's start (`start_date`, else its creation).
+    pub fn check_periods(&mut self) -> Result<(), ApiError> {
+        if self.license_type == "time-limited" && self.valid_duration.is_none() && self.validity_period.is_none() {
+            return Err(ApiError::field(
+                "valid_duration",
+                "A time-limited license needs valid_duration or validity_period.",
+            ));
+        }
+        let start = self.start_date.as_deref().and_then(crate::timefmt::parse_time).unwrap_or(self.created_at);
+        let end_of = |duration: &Option<String>| {
+            let duration: crate::duration::LicenseDuration = duration.as_deref()?.parse().ok()?;
+            duration.after(start).map(|end| crate::timefmt::format_date(end.date()))
+        };
+        if self.license_type == "time-limited" && self.validity_period.is_none() {
+            self.validity_period = end_of(&self.valid_duration);
+        }
+        if self.enable_maintenance_period && self.maintenance_period.is_none() {
+            self.maintenance_period = end_of(&self.maintenance_duration);
+        }
+        Ok(())
+    }
+
     /// What `reset/` does (API.md §8.1).
     pub fn reset(&mut self) {
         self.times_activated = 0;
@@ -410,6 +450,24 @@ impl License {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_limited_license_keeps_a_period() {
+        let mut license = crate::licenses::tests::sample();
+        license.license_type = "time-limited".into();
+        license.start_date = Some("2030-01-15".into());
+        let err = license.clone().check_periods().unwrap_err();
+        assert_eq!(
+            err.body(),
+            json!({"valid_duration": ["A time-limited license needs valid_duration or validity_period."]})
+        );
+        license.valid_duration = Some("1y".into());
+        license.check_periods().unwrap();
+        assert_eq!(license.validity_period.as_deref(), Some("2031-01-15"));
+        let mut perpetual = crate::licenses::tests::sample();
+        perpetual.check_periods().unwrap();
+        assert_eq!(perpetual.validity_period, None);
+    }
 
     #[test]
     fn the_type_is_not_writable_but_enabled_and_consumption_are() {

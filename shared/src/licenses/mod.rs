@@ -293,8 +293,19 @@ impl Related {
         licenses: impl IntoIterator<Item = &'l License>,
         customers: impl IntoIterator<Item = Id>,
     ) -> Result<(), StoreError> {
+        self.fill_with_users(store, licenses, customers, []).await
+    }
+
+    /// [`Related::fill`], with `users` read in the same BatchGetItem.
+    pub async fn fill_with_users<'l>(
+        &mut self,
+        store: TenantStore<'_>,
+        licenses: impl IntoIterator<Item = &'l License>,
+        customers: impl IntoIterator<Item = Id>,
+        users: impl IntoIterator<Item = Id>,
+    ) -> Result<(), StoreError> {
         let mut customer_ids: Vec<Id> = customers.into_iter().filter(|id| !self.customers.contains_key(id)).collect();
-        let mut user_ids = Vec::new();
+        let mut user_ids: Vec<Id> = users.into_iter().filter(|id| !self.users.contains_key(id)).collect();
         for license in licenses {
             customer_ids.extend(license.customer.filter(|id| !self.customers.contains_key(id)));
             user_ids.extend(license.users.iter().map(|u| u.id).filter(|id| !self.users.contains_key(id)));

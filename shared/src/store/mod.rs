@@ -902,6 +902,24 @@ impl<'a> TenantStore<'a> {
         Ok((found_a, found_b))
     }
 
+    /// The entity `id` and the owner of the claim `key`, in one BatchGetItem.
+    pub async fn get_with_owner<E: Entity>(
+        &self,
+        id: Id,
+        key: &UniqueKey,
+    ) -> Result<(Option<E>, Option<Id>), StoreError> {
+        let claim_pk = self.unique_pk(key);
+        let keys = vec![E::primary_key(self.company, id), (claim_pk.clone(), keys::UNIQUE_SK.into())];
+        let (mut entity, mut owner) = (None, None);
+        for item in self.store.batch_get(keys).await? {
+            match item.get(keys::PK).and_then(|v| v.as_s().ok()) == Some(&claim_pk) {
+                true => owner = Some(from_item::<UniqueMarker>(item)?.owner),
+                false => entity = Some(from_item(item)?),
+            }
+        }
+        Ok((entity, owner))
+    }
+
     /// The owners of those of `values` that are held for `kind` within `scope`.
     pub async fn unique_owners(
         &self,
