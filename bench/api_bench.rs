@@ -135,6 +135,67 @@ async fn main() {
         );
     }
 
+    // The License API (issue 15): requests signed as the vendor's SDK signs them. Each
+    // activation takes a license no device has (a write); checks then read one that is active
+    // (a check writes its device's last_check at most once a minute).
+    let credentials = integration_tests::license_api::Credentials::mint(&tenant.app.store, tenant.company).await;
+    let v4 = |method: Method, endpoint: &'static str, params: Value| {
+        let credentials = &credentials;
+        async move {
+            let now = time::OffsetDateTime::now_utc();
+            let req = credentials.request(method, endpoint, &params, now, &credentials.shared_key);
+            let response = integration_tests::dispatch(&tenant.app, req).await;
+            assert!(credentials.signed(&response), "{endpoint}: signed");
+            integration_tests::read(response)
+        }
+    };
+    let device = |key: String| {
+        json!({"product": "bench", "license_key": key, "hardware_id": "bench-hw",
+        "os_ver": "linux", "hostname": "h", "ip": "127.0.0.1", "mac_address": "00", "is_vm": false, "sdk_ver": "bench"})
+    };
+    for (name, method, endpoint) in [
+        ("activate_license (a new device)", Method::POST, "activate_license"),
+        ("check_license", Method::GET, "check_license"),
+    ] {
+        let mut latencies = Vec::with_capacity(runs);
+        let mut requests: BTreeMap<String, u64> = BTreeMap::new();
+        for run in 0..runs {
+            // Licenses of order 19 (the last): activated by the first loop, checked by the second.
+            let key = format!("API-019-{:03}", run % PER_ORDER);
+            counter.take();
+            let started = Instant::now();
+            let (status, answer) = v4(method.clone(), endpoint, device(key)).await;
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(status, 200, "{name}: {answer}");
+            for (op, n) in counter.take() {
+                *requests.entry(op).or_default() += n;
+            }
+        }
+        latencies.sort_by(f64::total_cmp);
+        let total: u64 = requests.values().sum();
+        let by_op: Vec<String> = requests.iter().map(|(op, n)| format!("{op} {}", *n as f64 / runs as f64)).collect();
+        println!(
+            "| {name} | {runs} | {:.1} | {:.1} | {} ({}) |",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            total as f64 / runs as f64,
+            by_op.join(", ")
+        );
+    }
+    // Signing one response (a License object of ~3 KB): RSA-2048, PKCS#1 v1.5, SHA-256.
+    let keys =
+        shared::license_api::keys::Keys::from_secret(&shared::license_api::keys::Keys::new_secret()).expect("keys");
+    let body = vec![b'x'; 3_000];
+    let started = Instant::now();
+    let signatures = 1_000;
+    for _ in 0..signatures {
+        std::hint::black_box(keys.sign(&body));
+    }
+    println!(
+        "| sign a response (3 KB body) | {signatures} | {:.3} ms each | | 0 |",
+        started.elapsed().as_secs_f64() * 1000.0 / signatures as f64
+    );
+
     // disable_bulk: each measured call disables a window of licenses that a bulk_update (not
     // measured) enabled again first, so every run writes them all.
     for size in [100, 1_000] {

@@ -27,8 +27,12 @@ impl BenchTenant {
     pub async fn new() -> Self {
         let sdk = aws_config::load_from_env().await;
         let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "licensing-bench".into());
-        let names =
-            provision::StackNames { table: table.clone(), bucket: format!("{table}-imports"), queue: table.clone() };
+        let names = provision::StackNames {
+            table: table.clone(),
+            bucket: format!("{table}-imports"),
+            queue: table.clone(),
+            license_api_secret: format!("{table}-license-api"),
+        };
         let stack = provision::create_stack(&sdk, &names).await.expect("create the stack");
         let counter = CountRequests::default();
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
@@ -38,6 +42,7 @@ impl BenchTenant {
             table_name: table,
             import_bucket: Some(names.bucket.clone()),
             import_queue_url: Some(stack.queue_url),
+            license_api_secret: Some(names.license_api_secret.clone()),
         };
         let app = App::with_dynamodb(config, &sdk, dynamodb);
         let (company, key) = provision::create_company(&app.store, "bench").await.expect("company");

@@ -35,11 +35,22 @@ say "building every function (first time: a few minutes)"
 cargo build --workspace --bins --locked
 
 export TABLE_NAME=licensing-dev IMPORT_BUCKET=licensing-dev-imports IMPORT_QUEUE_NAME=licensing-dev-imports
+export LICENSE_API_SECRET=licensing-dev-license-api
 stack=$(target/debug/provision stack)
 IMPORT_QUEUE_URL=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["import_queue_url"])' "$stack")
 export IMPORT_QUEUE_URL
 company=$(target/debug/provision company --name "Demo company")
 API_KEY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["api_key"])' "$company")
+COMPANY_ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["company_id"])' "$company")
+# The License API (LICENSE-API.md §0): the demo company's credentials and the public key the
+# SDK's signature verifier holds.
+license_api=$(target/debug/provision license-api-key --company "$COMPANY_ID")
+LICENSE_API_KEY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["api_key"])' "$license_api")
+LICENSE_SHARED_KEY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["shared_key"])' "$license_api")
+mkdir -p "$RUN_DIR"
+LICENSE_API_PUBLIC_KEY="$RUN_DIR/license-api-public.pem"
+target/debug/provision license-api-public-key |
+  python3 -c 'import json,sys; sys.stdout.write(json.load(sys.stdin)["public_key_pem"])' >"$LICENSE_API_PUBLIC_KEY"
 say "stack and demo company ready"
 
 mkdir -p "$RUN_DIR"
@@ -76,6 +87,9 @@ AWS_REGION=$AWS_REGION
 TABLE_NAME=$TABLE_NAME
 IMPORT_BUCKET=$IMPORT_BUCKET
 IMPORT_QUEUE_URL=$IMPORT_QUEUE_URL
+LICENSE_API_KEY=$LICENSE_API_KEY
+LICENSE_SHARED_KEY=$LICENSE_SHARED_KEY
+LICENSE_API_PUBLIC_KEY=$LICENSE_API_PUBLIC_KEY
 ENV
 mv "$RUN_DIR/dev.env.tmp" "$RUN_DIR/dev.env"  # whole, for whoever waits for it
 say "ready: $API_URL/api/v1/ (settings in $RUN_DIR/dev.env; logs in $RUN_DIR/*.log; Ctrl-C stops)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: cfn-lint over the SAM template, the OpenAPI document against it, its own moto
-# server on a free port, the unit and integration tests against it, a short chaos run and a
-# short contract fuzz;
+# server on a free port, the unit and integration tests against it, a short chaos run, the
+# vendor's Python SDK against the License API, and a short contract fuzz;
 # moto stops whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,13 @@ if ! TABLE_NAME="chaos-$$" IMPORT_BUCKET="chaos-$$" IMPORT_QUEUE_NAME="chaos-$$"
   exit 1
 fi
 grep '^chaos ops=' .local/chaos.log
+# The License API driven by the vendor's unmodified Python SDK (licensespring==4.0.0).
+if ! scripts/sdk_test.sh >.local/sdk.log 2>&1; then
+  cat .local/sdk.log
+  echo "sdk: the vendor's SDK failed against the License API" >&2
+  exit 1
+fi
+grep -E '^Ran [0-9]+ tests' .local/sdk.log | sed 's/^/sdk: /'
 # A short contract fuzz (schemathesis, infra/openapi.yaml) of the handlers over HTTP.
 if ! API=local MAX_EXAMPLES=5 MAX_TIME=60 scripts/fuzz.sh >.local/fuzz.log 2>&1; then
   cat .local/fuzz.log

@@ -25,6 +25,8 @@ pub struct App {
     pub s3: aws_sdk_s3::Client,
     /// The import queue (follow-up messages of long imports).
     pub sqs: aws_sdk_sqs::Client,
+    /// Secrets Manager: the License API's keys (`license_api::keys`).
+    pub secrets: aws_sdk_secretsmanager::Client,
     auth: Authenticator,
     ids: OnceCell<IdGenerator>,
     /// This container's lease on the generator's node number; renewed before it runs short.
@@ -43,12 +45,14 @@ impl App {
         let store = Store::new(dynamodb, config.table_name.clone());
         let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
         let sqs = aws_sdk_sqs::Client::new(sdk);
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
         let lease_owner = crate::ids::new_lease_owner();
         Self {
             config,
             store,
             s3,
             sqs,
+            secrets,
             auth: Authenticator::default(),
             ids: OnceCell::new(),
             node_lease: tokio::sync::Mutex::new(None),

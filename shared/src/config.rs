@@ -8,6 +8,9 @@ pub struct Config {
     pub import_bucket: Option<String>,
     /// `IMPORT_QUEUE_URL`: the queue the import worker reads.
     pub import_queue_url: Option<String>,
+    /// `LICENSE_API_SECRET`: the Secrets Manager secret holding the License API's signing and
+    /// credentials keys (`license_api::keys`; functions of the License API only).
+    pub license_api_secret: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,7 @@ impl Config {
             table_name: optional("TABLE_NAME").ok_or(MissingVar("TABLE_NAME"))?,
             import_bucket: optional("IMPORT_BUCKET"),
             import_queue_url: optional("IMPORT_QUEUE_URL"),
+            license_api_secret: optional("LICENSE_API_SECRET"),
         })
     }
 }

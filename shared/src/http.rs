@@ -9,6 +9,11 @@ use crate::error::ApiError;
 
 /// The handler of paths no endpoint serves.
 pub async fn not_found(_: &crate::App, req: Request) -> Response<Body> {
+    if req.uri().path().contains("/api/v4/") {
+        // The License API's error shape (LICENSE-API.md §3): the SDK reads `code`.
+        let body = serde_json::json!({"status": 404, "code": "not_found", "message": "No such License API endpoint."});
+        return json_response(StatusCode::NOT_FOUND, &body);
+    }
     crate::app::respond(&req, async { Err(ApiError::NotFound) }).await
 }
 

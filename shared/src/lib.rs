@@ -14,6 +14,7 @@ pub mod http;
 pub mod ids;
 pub mod imports;
 pub mod input;
+pub mod license_api;
 pub mod license_props;
 pub mod licenses;
 pub mod listing;

@@ -11,6 +11,7 @@ mod http;
 mod id_nodes;
 mod imports;
 mod isolation;
+mod license_api;
 mod license_custom_fields;
 mod license_users;
 mod licenses;

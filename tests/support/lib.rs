@@ -4,6 +4,7 @@
 
 pub mod faults;
 pub mod front;
+pub mod license_api;
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -23,6 +24,9 @@ static STACK: OnceCell<provision::Stack> = OnceCell::const_new();
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
 }
+
+/// The License API secret tests use unless `LICENSE_API_SECRET` names another.
+pub const LICENSE_API_SECRET: &str = "licensing-test-license-api";
 
 /// The configuration tests run with; the stack is created on first use.
 pub async fn app() -> App {
@@ -63,6 +67,7 @@ async fn app_with(sdk: &aws_config::SdkConfig) -> App {
         table: env_or("TABLE_NAME", "licensing-test"),
         bucket: env_or("IMPORT_BUCKET", "licensing-test-imports"),
         queue: env_or("IMPORT_QUEUE_NAME", "licensing-test-imports"),
+        license_api_secret: env_or("LICENSE_API_SECRET", LICENSE_API_SECRET),
     };
     let stack = STACK
         .get_or_init(|| async { provision::create_stack(sdk, &names).await.expect("create the test stack in moto") })
@@ -71,6 +76,7 @@ async fn app_with(sdk: &aws_config::SdkConfig) -> App {
         table_name: names.table,
         import_bucket: Some(names.bucket),
         import_queue_url: Some(stack.queue_url.clone()),
+        license_api_secret: Some(names.license_api_secret),
     };
     App::new(config, sdk)
 }
@@ -81,6 +87,21 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
     use std::future::Future;
     use std::pin::Pin;
     type Handler<'a> = Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
+    let path = req.uri().path().to_string();
+    if let Some(endpoint) = path.split("/api/v4/").nth(1) {
+        use shared::license_api::handlers as v4;
+        let handler: Handler = match endpoint.trim_end_matches('/') {
+            "activate_license" => Box::pin(v4::activate_license_handler(app, req)),
+            "check_license" => Box::pin(v4::check_license_handler(app, req)),
+            "deactivate_license" => Box::pin(v4::deactivate_license_handler(app, req)),
+            "product_details" => Box::pin(v4::product_details_handler(app, req)),
+            _ => Box::pin(shared::http::not_found(app, req)),
+        };
+        return handler.await;
+    }
+    if path == "/" {
+        return Box::pin(shared::license_api::handlers::root_handler(app, req)).await;
+    }
     let segments = shared::http::api_segments(req.uri().path()).unwrap_or_default();
     let handler: Handler = match segments.first().map(String::as_str) {
         Some("products") if segments.len() == 3 => Box::pin(shared::catalog::products::bundle_handler(app, req)),

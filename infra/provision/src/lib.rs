@@ -12,6 +12,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::auth::new_api_key;
 use shared::ids::{Id, IdGenerator, NodeLease, NODE_COUNT};
+use shared::license_api::keys::Keys;
 use shared::store::{keys, Company, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,8 @@ pub struct StackNames {
     pub table: String,
     pub bucket: String,
     pub queue: String,
+    /// The License API's secret (`shared::license_api::keys`).
+    pub license_api_secret: String,
 }
 
 #[derive(Debug, Clone)]
@@ -57,7 +60,57 @@ pub async fn create_stack(sdk: &aws_config::SdkConfig, names: &StackNames) -> Re
     let queue_url = create_queue(&sqs, &names.queue, Some(redrive)).await?;
     let queue_arn = queue_arn(&sqs, &queue_url).await?;
     create_bucket(&s3_client(sdk), &names.bucket, &queue_arn).await?;
+    create_license_api_secret(&aws_sdk_secretsmanager::Client::new(sdk), &names.license_api_secret).await?;
     Ok(Stack { queue_url, dead_letter_queue_url })
+}
+
+/// Gives the License API's secret its keys if it has none yet: created here when missing
+/// (local runs), or the empty secret the SAM template creates. A secret that has keys keeps
+/// them (rotation is a new version written on purpose: see the README).
+pub async fn create_license_api_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+) -> Result<(), ProvisionError> {
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+    match client.get_secret_value().secret_id(name).send().await {
+        Ok(out) if out.secret_string().is_some_and(|s| Keys::from_secret(s).is_ok()) => return Ok(()),
+        Ok(_) => {
+            client.put_secret_value().secret_id(name).secret_string(Keys::new_secret()).send().await.map_err(aws)?;
+            return Ok(());
+        }
+        Err(err) if !matches!(err.as_service_error(), Some(GetSecretValueError::ResourceNotFoundException(_))) => {
+            return Err(aws(err));
+        }
+        Err(_) => {}
+    }
+    let created = client.create_secret().name(name).secret_string(Keys::new_secret()).send().await;
+    match created {
+        Ok(_) => Ok(()),
+        // Another process created it meanwhile (tests start in parallel): it has its keys.
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => Ok(()),
+        Err(err) => Err(aws(err)),
+    }
+}
+
+/// New License API credentials for `company` (LICENSE-API.md §0): `(api_key, shared_key)`.
+pub async fn create_license_api_key(
+    sdk: &aws_config::SdkConfig,
+    store: &Store,
+    secret: &str,
+    company: Id,
+) -> Result<(String, String), ProvisionError> {
+    let keys = shared::license_api::keys::load(&aws_sdk_secretsmanager::Client::new(sdk), Some(secret))
+        .await
+        .map_err(|e| ProvisionError::Aws(e.to_string()))?;
+    Ok(shared::license_api::auth::mint(store, keys, company).await?)
+}
+
+/// The License API's public key as PEM (for the SDK's verifier: `make dev` writes it out).
+pub async fn license_api_public_key(sdk: &aws_config::SdkConfig, secret: &str) -> Result<String, ProvisionError> {
+    let keys = shared::license_api::keys::load(&aws_sdk_secretsmanager::Client::new(sdk), Some(secret))
+        .await
+        .map_err(|e| ProvisionError::Aws(e.to_string()))?;
+    Ok(keys.public_pem.clone())
 }
 
 /// S3 with path-style addressing: local endpoints have no per-bucket host names.

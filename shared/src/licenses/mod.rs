@@ -109,6 +109,24 @@ pub struct LicenseUser {
     pub updated_at: OffsetDateTime,
 }
 
+/// A device a license is active on, as its activation described it (LICENSE-API.md §0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub hardware_id: String,
+    pub hostname: String,
+    pub os_ver: String,
+    pub ip: String,
+    pub mac_address: String,
+    pub is_vm: bool,
+    pub vm_info: Option<String>,
+    pub app_ver: Option<String>,
+    pub sdk_ver: Option<String>,
+    #[serde(with = "rfc3339")]
+    pub time_activated: OffsetDateTime,
+    #[serde(with = "rfc3339")]
+    pub last_check: OffsetDateTime,
+}
+
 /// The value a license gives one of its product's custom fields (API.md §8.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomFieldValue {
@@ -188,6 +206,14 @@ pub struct License {
     pub custom_fields: Vec<CustomFieldValue>,
     #[serde(with = "crate::catalog::json_text")]
     pub users: Vec<LicenseUser>,
+    /// The devices the license is active on (License API activations, LICENSE-API.md §0): at
+    /// most `max_activations` unless unlimited, so it is bounded with the item.
+    #[serde(default, with = "crate::catalog::json_text")]
+    pub devices: Vec<Device>,
+    /// Devices deactivated whose seat no new device has taken yet: the next new device is a
+    /// transfer (`transfer_count`, bounded by `max_transfers`).
+    #[serde(default)]
+    pub released_seats: i64,
     /// Set on licenses written by an order too large for one transaction: such a license is
     /// visible only once its order lists this attempt as committed (see `orders`).
     pub attempt: Option<String>,
@@ -381,8 +407,8 @@ impl License {
             "product_custom_fields": custom_fields,
             "license_users": users,
             "order_store_id": self.order_store_id,
-            "active_up_to_date_devices": 0,
-            "total_active_devices": 0,
+            "active_up_to_date_devices": self.devices.len(),
+            "total_active_devices": self.devices.len(),
             "product": {
                 "id": self.product,
                 "product_name": product.map(|p| p.product_name.as_str()),
@@ -430,7 +456,7 @@ impl License {
             "order": self.order,
             "order_item": self.order_item,
             "disabled_user": null,
-            "last_activation_device": null,
+            "last_activation_device": self.devices.iter().max_by_key(|d| d.time_activated).map(|d| d.hardware_id.as_str()),
         })
     }
 }
@@ -493,6 +519,8 @@ pub(crate) mod tests {
             features: Vec::new(),
             custom_fields: Vec::new(),
             users: Vec::new(),
+            devices: Vec::new(),
+            released_seats: 0,
             attempt: None,
             created_at: now,
             updated_at: now,

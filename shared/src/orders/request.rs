@@ -438,6 +438,8 @@ fn read_license(
         features,
         custom_fields,
         users,
+        devices: Vec::new(),
+        released_seats: 0,
         attempt: None,
         created_at: now,
         updated_at: now,

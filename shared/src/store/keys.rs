@@ -11,10 +11,12 @@
 //! | … its invalid rows| `T#<company>#IMPORT#<id>`            | `INVALID#<row>` |                          |
 //! | … counted marker  | `T#<company>#IMPORT#<id>`            | `SEEN#<KIND>#<id>` |                       |
 //! | license user      | `T#<company>#LICENSE_USER#<id>`      | `LICENSE_USER` | `T#<company>#LICENSE_USERS` / `<id>` |
+//! | activation entry  | `T#<company>#ACTIVATION#<id>`        | `ACTIVATION`  | `T#<company>#LA#<license>` / `<id>` |
 //! | history entry     | `T#<company>#HISTORY#<id>`           | `HISTORY`     | `T#<company>#LH#<license>` / `<id>`; GSI2 `T#<company>#HISTORIES` / `<id>` |
 //! | license counters  | `T#<company>#COUNTS`                 | `LICENSES#<shard>`, `PRODUCT#<id>#<shard>`, `MONTH#<yyyy-mm>#<shard>` | |
 //! | value counters    | `T#<company>#COUNTS`                 | `CFVALUES#<shard>`, `CFFIELD#<field>#<shard>` | |
 //! | API key           | `APIKEY#<prefix>`                    | `APIKEY`      |                            |
+//! | License API key   | `LICENSEAPIKEY#<api_key>`            | `LICENSEAPIKEY` |                          |
 //! | staged write      | `T#<company>#ATTEMPT#<id>`           | `ATTEMPT`     | `STAGED_ATTEMPTS` / `<deadline>#<company>#<id>` |
 //! | id node counter   | `IDGEN`                              | `NODE`        |                            |
 //! | id node lease     | `IDGEN#NODE#<node>`                  | `LEASE`       |                            |
@@ -282,6 +284,18 @@ pub fn license_history_pk(company: Id, id: Id) -> String {
 
 pub const LICENSE_HISTORY_SK: &str = "HISTORY";
 
+/// A License API activation, check or deactivation of a license (LICENSE-API.md §0), listed
+/// per license by GSI1.
+pub fn license_activation_pk(company: Id, id: Id) -> String {
+    format!("T#{company}#ACTIVATION#{}", padded(id))
+}
+
+pub const LICENSE_ACTIVATION_SK: &str = "ACTIVATION";
+
+pub fn license_activations_gsi1pk(company: Id, license: Id) -> String {
+    format!("T#{company}#LA#{}", padded(license))
+}
+
 pub fn license_history_gsi1pk(company: Id, license: Id) -> String {
     format!("T#{company}#LH#{}", padded(license))
 }
@@ -302,6 +316,13 @@ pub fn api_key_pk(prefix: &str) -> String {
 }
 
 pub const API_KEY_SK: &str = "APIKEY";
+
+/// A company's License API credentials (LICENSE-API.md §0), by their public `api_key`.
+pub fn license_api_key_pk(api_key: &str) -> String {
+    format!("LICENSEAPIKEY#{api_key}")
+}
+
+pub const LICENSE_API_KEY_SK: &str = "LICENSEAPIKEY";
 
 /// The counter that spreads the nodes new containers try first.
 pub const ID_NODE_PK: &str = "IDGEN";

@@ -384,6 +384,16 @@ impl Store {
         self.transact(vec![self.put_new(item, StoreError::Conflict("API key prefix already in use.".into()))]).await
     }
 
+    pub async fn get_license_api_key(&self, api_key: &str) -> Result<Option<LicenseApiKeyRecord>, StoreError> {
+        self.get_item(keys::license_api_key_pk(api_key), keys::LICENSE_API_KEY_SK.to_string()).await
+    }
+
+    pub async fn put_license_api_key(&self, record: &LicenseApiKeyRecord) -> Result<(), StoreError> {
+        let (pk, sk) = (keys::license_api_key_pk(&record.api_key), keys::LICENSE_API_KEY_SK.to_string());
+        let item = self.item_of(record, pk, sk, &[], &[], "LICENSE_API_KEY")?;
+        self.transact(vec![self.put_new(item, StoreError::Conflict("License API key already in use.".into()))]).await
+    }
+
     pub async fn put_company(&self, company: &Company) -> Result<(), StoreError> {
         let item = self.item_of(company, keys::tenant_pk(company.id), keys::COMPANY_SK.into(), &[], &[], "COMPANY")?;
         let exists = StoreError::Conflict(format!("Company {} already exists.", company.id));
@@ -1594,6 +1604,16 @@ pub struct Company {
     pub name: String,
     #[serde(with = "crate::timefmt::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// License API credentials as stored (LICENSE-API.md §0).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LicenseApiKeyRecord {
+    pub api_key: String,
+    pub company: Id,
+    /// The HMAC shared key, sealed by the deployment's credentials key (`license_api::keys`).
+    pub shared_key_sealed: String,
+    pub revoked: bool,
 }
 
 /// An API key as stored: the secret only as its SHA-256.

@@ -1,0 +1,531 @@
+//! The License API's endpoints served so far (LICENSE-API.md §4.1), one Lambda each:
+//! `GET /` (the SDK's `is_online()`), `activate_license`, `check_license`,
+//! `deactivate_license` and `product_details`, for key-based licenses.
+//!
+//! A license's active devices live in the license item (bounded by `max_activations`), so the
+//! rules of §0 are checked against one read and enforced by one conditional write: two devices
+//! racing for the last activation both write conditionally on the license they read, one
+//! wins, and the other reads again and finds no seat (`license_activated_max_times`).
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+use super::auth::{authenticate, Caller};
+use super::keys::load;
+use super::{respond, LicenseApiError};
+use crate::app::App;
+use crate::catalog::{Catalog, Product};
+use crate::ids::Id;
+use crate::licenses::{Device, License};
+use crate::orders::Order;
+use crate::store::{keys, later_than, Entity, IndexKey, StoreError, TenantStore};
+use crate::timefmt::{format_time, parse_time, rfc3339};
+
+/// A check on a device writes its `last_check` at most this often (a bounded cost per check).
+const CHECK_WRITE_EVERY: time::Duration = time::Duration::minutes(1);
+/// Writes retried after losing a race with another writer of the license.
+const RACE_RETRIES: usize = 5;
+
+/// One activation, check or deactivation of a license on a device (LICENSE-API.md §0),
+/// written in the same transaction as the license.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivationEntry {
+    pub id: Id,
+    pub license: Id,
+    pub product: Id,
+    /// `activation`, `check` or `deactivation`.
+    pub action: String,
+    pub hardware_id: String,
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl Entity for ActivationEntry {
+    const KIND: &'static str = "LICENSE_ACTIVATION";
+    const NAME: &'static str = "license activation entry";
+
+    fn id(&self) -> Id {
+        self.id
+    }
+
+    fn updated_at(&self) -> OffsetDateTime {
+        self.created_at
+    }
+
+    fn primary_key(company: Id, id: Id) -> (String, String) {
+        (keys::license_activation_pk(company, id), keys::LICENSE_ACTIVATION_SK.into())
+    }
+
+    fn index_keys(&self, company: Id) -> Vec<IndexKey> {
+        vec![IndexKey {
+            index: 1,
+            pk: keys::license_activations_gsi1pk(company, self.license),
+            sk: keys::padded(self.id),
+        }]
+    }
+}
+
+/// `GET /`: 200, for the SDK's `is_online()` (no credentials).
+pub async fn root_handler(app: &App, req: Request) -> Response<Body> {
+    respond(app, &req, async { Ok(json!({"status": "ok"})) }).await
+}
+
+/// `POST /api/v4/activate_license`: the license on this device (idempotent for a device already
+/// active), per the rules of §0; the License object.
+pub async fn activate_license_handler(app: &App, req: Request) -> Response<Body> {
+    respond(app, &req, async {
+        let (caller, params) = accepted(app, &req, Method::POST).await?;
+        let store = app.store.tenant(caller.company);
+        let catalog = Catalog::load(store).await.map_err(LicenseApiError::from)?;
+        let product = product_of(&catalog, &params)?;
+        let hardware_id = required(&params, "hardware_id")?;
+        let now = crate::timefmt::now();
+        for _ in 0..RACE_RETRIES {
+            let license = license_of(store, product, &params).await?;
+            check_usable(&license, now)?;
+            if license.devices.iter().any(|d| d.hardware_id == hardware_id) {
+                return Ok(license_object(store, &license, product, &catalog, now));
+            }
+            let activated = activate(&license, device(&params, &hardware_id, now), now)?;
+            match write(app, store, &license, &activated, "activation", &hardware_id, now).await {
+                Ok(()) => return Ok(license_object(store, &activated, product, &catalog, now)),
+                Err(StoreError::Stale(_)) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(LicenseApiError::from(StoreError::Stale("activation".into())))
+    })
+    .await
+}
+
+/// `GET /api/v4/check_license`: the License object, if the license is usable and active on this
+/// device (else `license_not_active`). Its device's `last_check` is written at most once a
+/// minute, with a `check` entry: a license read, and at most one conditional write.
+pub async fn check_license_handler(app: &App, req: Request) -> Response<Body> {
+    respond(app, &req, async {
+        let (caller, params) = accepted(app, &req, Method::GET).await?;
+        let store = app.store.tenant(caller.company);
+        let catalog = Catalog::load(store).await.map_err(LicenseApiError::from)?;
+        let product = product_of(&catalog, &params)?;
+        let hardware_id = required(&params, "hardware_id")?;
+        let now = crate::timefmt::now();
+        let license = license_of(store, product, &params).await?;
+        check_usable(&license, now)?;
+        let Some(at) = license.devices.iter().position(|d| d.hardware_id == hardware_id) else {
+            return Err(LicenseApiError::rule("license_not_active", "The license is not active on this device."));
+        };
+        if now - license.devices[at].last_check < CHECK_WRITE_EVERY {
+            return Ok(license_object(store, &license, product, &catalog, now));
+        }
+        let mut checked = license.clone();
+        checked.devices[at].last_check = now;
+        checked.last_check = Some(now);
+        match write(app, store, &license, &checked, "check", &hardware_id, now).await {
+            // Another writer got there first: this check stands without its write.
+            Ok(()) | Err(StoreError::Stale(_)) => Ok(license_object(store, &checked, product, &catalog, now)),
+            Err(other) => Err(other.into()),
+        }
+    })
+    .await
+}
+
+/// `POST /api/v4/deactivate_license`: the license is no longer active on this device; its
+/// seat is free (a new device taking it counts a transfer).
+pub async fn deactivate_license_handler(app: &App, req: Request) -> Response<Body> {
+    respond(app, &req, async {
+        let (caller, params) = accepted(app, &req, Method::POST).await?;
+        let store = app.store.tenant(caller.company);
+        let catalog = Catalog::load(store).await.map_err(LicenseApiError::from)?;
+        let product = product_of(&catalog, &params)?;
+        let hardware_id = required(&params, "hardware_id")?;
+        let now = crate::timefmt::now();
+        for _ in 0..RACE_RETRIES {
+            let license = license_of(store, product, &params).await?;
+            if !license.devices.iter().any(|d| d.hardware_id == hardware_id) {
+                return Err(LicenseApiError::rule("device_not_found", "The license is not active on this device."));
+            }
+            let mut deactivated = license.clone();
+            deactivated.devices.retain(|d| d.hardware_id != hardware_id);
+            deactivated.times_activated = deactivated.devices.len() as i64;
+            deactivated.active = !deactivated.devices.is_empty();
+            deactivated.released_seats += 1;
+            match write(app, store, &license, &deactivated, "deactivation", &hardware_id, now).await {
+                Ok(()) => return Ok(json!({"deactivated": true})),
+                Err(StoreError::Stale(_)) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(LicenseApiError::from(StoreError::Stale("deactivation".into())))
+    })
+    .await
+}
+
+/// `GET /api/v4/product_details`: the product as the SDK stores it (`PRODUCT_DETAILS`, §5.3).
+pub async fn product_details_handler(app: &App, req: Request) -> Response<Body> {
+    respond(app, &req, async {
+        let (caller, params) = accepted(app, &req, Method::GET).await?;
+        let catalog = Catalog::load(app.store.tenant(caller.company)).await.map_err(LicenseApiError::from)?;
+        let product = product_of(&catalog, &params)?;
+        let mut details = product_details(product, &catalog);
+        if text(&params, "include_custom_fields").as_deref() != Some("true") {
+            details["custom_fields"] = Value::Null;
+        }
+        Ok(details)
+    })
+    .await
+}
+
+/// The request's caller and parameters (a GET's query, a POST's JSON body), once its method,
+/// credentials and body are checked.
+async fn accepted(app: &App, req: &Request, method: Method) -> Result<(Caller, Map<String, Value>), LicenseApiError> {
+    if req.method() != method {
+        return Err(LicenseApiError { status: 405, code: "method_not_allowed", message: format!("Use {method}.") });
+    }
+    let keys = load(&app.secrets, app.config.license_api_secret.as_deref()).await?;
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let caller = authenticate(&app.store, keys, header("authorization"), header("date"), crate::timefmt::now()).await?;
+    let params = match method {
+        Method::GET => crate::http::query_pairs(req).into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
+        _ => crate::http::json_object(req)
+            .map_err(|_| LicenseApiError::rule("validation_error", "The body must be a JSON object."))?,
+    };
+    Ok((caller, params))
+}
+
+/// A parameter as text (GET parameters are all strings; JSON numbers and booleans as written).
+fn text(params: &Map<String, Value>, name: &str) -> Option<String> {
+    match params.get(name)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn required(params: &Map<String, Value>, name: &str) -> Result<String, LicenseApiError> {
+    text(params, name).ok_or_else(|| LicenseApiError::rule("missing_parameters", format!("{name} is required.")))
+}
+
+fn flag(params: &Map<String, Value>, name: &str) -> bool {
+    matches!(params.get(name), Some(Value::Bool(true))) || text(params, name).as_deref() == Some("true")
+}
+
+/// The product `product` names (its short code).
+fn product_of<'c>(catalog: &'c Catalog, params: &Map<String, Value>) -> Result<&'c Product, LicenseApiError> {
+    let code = required(params, "product")?;
+    catalog.product_by_code(&code).ok_or_else(|| LicenseApiError::rule("product_not_found", "Unknown product."))
+}
+
+/// The license `license_key` names within `product` (its order committed it). User-based
+/// activation (username and password) is not served yet.
+async fn license_of(
+    store: TenantStore<'_>,
+    product: &Product,
+    params: &Map<String, Value>,
+) -> Result<License, LicenseApiError> {
+    let Some(key) = text(params, "license_key") else {
+        let message = match text(params, "username") {
+            Some(_) => "User-based licenses are not served by this License API yet: use a license key.",
+            None => "license_key is required.",
+        };
+        return Err(LicenseApiError::rule("missing_parameters", message));
+    };
+    let candidates: Vec<License> = store
+        .query_index(keys::LICENSES_BY_KEY, keys::licenses_by_key(store.company(), &key))
+        .await
+        .map_err(LicenseApiError::from)?;
+    let not_found = || LicenseApiError::rule("license_not_found", "No such license for this product.");
+    let license = candidates.into_iter().find(|l| l.product == product.id).ok_or_else(not_found)?;
+    if license.attempt.is_some() {
+        let order = store.get::<Order>(license.order).await.map_err(LicenseApiError::from)?;
+        if !order.is_some_and(|o| o.shows(&license)) {
+            return Err(not_found());
+        }
+    }
+    Ok(license)
+}
+
+/// The rules every call checks: enabled, and not past its validity.
+fn check_usable(license: &License, now: OffsetDateTime) -> Result<(), LicenseApiError> {
+    if !license.enabled {
+        return Err(LicenseApiError::rule("license_not_enabled", "The license is disabled."));
+    }
+    if ends(license.validity_period.as_deref()).is_some_and(|end| end < now) {
+        return Err(LicenseApiError::rule("license_expired", "The license has expired."));
+    }
+    Ok(())
+}
+
+/// When a validity given as a date or a time ends: a date's end of day (UTC).
+fn ends(validity: Option<&str>) -> Option<OffsetDateTime> {
+    let text = validity?;
+    match text.len() {
+        10 => parse_time(&format!("{text}T23:59:59Z")),
+        _ => parse_time(text),
+    }
+}
+
+/// The device an activation describes (§1.5: hardware, VM and version blocks).
+fn device(params: &Map<String, Value>, hardware_id: &str, now: OffsetDateTime) -> Device {
+    let field = |name: &str| text(params, name).unwrap_or_default();
+    Device {
+        hardware_id: hardware_id.to_string(),
+        hostname: field("hostname"),
+        os_ver: field("os_ver"),
+        ip: field("ip"),
+        mac_address: field("mac_address"),
+        is_vm: flag(params, "is_vm"),
+        vm_info: text(params, "vm_info"),
+        app_ver: text(params, "app_ver"),
+        sdk_ver: text(params, "sdk_ver"),
+        time_activated: now,
+        last_check: now,
+    }
+}
+
+/// `license` activated on `device` (new to it), per the rules of §0. Pure.
+pub fn activate(license: &License, device: Device, now: OffsetDateTime) -> Result<License, LicenseApiError> {
+    if device.is_vm && license.prevent_vm {
+        return Err(LicenseApiError::rule("vm_not_allowed", "The license may not run on a virtual machine."));
+    }
+    if !license.allow_unlimited_activations && license.devices.len() as i64 >= license.max_activations {
+        return Err(LicenseApiError::rule(
+            "license_activated_max_times",
+            format!("The license is active on its {} devices.", license.max_activations),
+        ));
+    }
+    let mut activated = license.clone();
+    if activated.released_seats > 0 {
+        // A device taking a deactivated device's seat is a transfer; -1 allows any number.
+        if license.max_transfers >= 0 && license.transfer_count >= license.max_transfers {
+            return Err(LicenseApiError::rule("license_transfer_limit", "The license may not move to another device."));
+        }
+        activated.transfer_count += 1;
+        activated.released_seats -= 1;
+    }
+    activated.devices.push(device);
+    activated.times_activated = activated.devices.len() as i64;
+    activated.active = true;
+    activated.time_activated = activated.time_activated.or(Some(now));
+    Ok(activated)
+}
+
+/// `changed` in place of `license` (conditional on it as read: a lost race is `Stale`), with
+/// its activation entry, in one transaction.
+async fn write(
+    app: &App,
+    store: TenantStore<'_>,
+    license: &License,
+    changed: &License,
+    action: &str,
+    hardware_id: &str,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let mut changed = changed.clone();
+    changed.updated_at = later_than(license.updated_at);
+    let id = app.ids().await.map_err(|e| StoreError::Aws(e.to_string()))?.next_id();
+    let entry = ActivationEntry {
+        id,
+        license: license.id,
+        product: license.product,
+        action: action.into(),
+        hardware_id: hardware_id.into(),
+        created_at: now,
+    };
+    let mut tx = store.transaction();
+    tx.replace(license, &changed)?;
+    tx.create(&entry)?;
+    tx.commit().await
+}
+
+/// A stored date or time as the SDK parses date-times: UTC `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`.
+fn date_time(text: Option<&str>) -> Value {
+    match text.and_then(|t| ends(Some(t))) {
+        Some(t) => Value::String(format_time(t)),
+        None => Value::Null,
+    }
+}
+
+/// The product as `product_details` and a License object's `product_details` give it.
+fn product_details(product: &Product, catalog: &Catalog) -> Value {
+    let custom_fields: Vec<Value> = catalog
+        .custom_fields
+        .iter()
+        .filter(|f| f.product == product.id)
+        .map(|f| json!({"name": f.name, "value": f.default_value}))
+        .collect();
+    json!({
+        "product_id": product.id,
+        "product_name": product.product_name,
+        "short_code": product.short_code,
+        "authorization_method": product.authorization_method,
+        "allow_trial": product.trial_days > 0,
+        "trial_days": product.trial_days,
+        "floating_timeout": 0,
+        "prevent_vm": false,
+        "metadata": product.metadata,
+        "custom_fields": custom_fields,
+        "latest_version": null,
+    })
+}
+
+/// The License object the SDK stores (§5: every field §5.2 needs, with the license's state).
+pub fn license_object(
+    store: TenantStore<'_>,
+    license: &License,
+    product: &Product,
+    catalog: &Catalog,
+    now: OffsetDateTime,
+) -> Value {
+    let features: Vec<Value> = license
+        .features
+        .iter()
+        .filter_map(|f| {
+            let definition = catalog.features.iter().find(|d| d.id == f.feature)?;
+            Some(json!({
+                "id": f.id,
+                "code": definition.code,
+                "name": definition.name,
+                "feature_type": definition.feature_type,
+                "expiry_date": date_time(f.expiry_date.as_deref()),
+                "metadata": f.metadata,
+                "max_consumption": f.max_consumption,
+                "total_consumptions": f.total_consumptions,
+                "allow_unlimited_consumptions": false,
+                "allow_overages": f.allow_overages,
+                "max_overages": f.max_overages,
+                "allow_negative_consumptions": false,
+                "reset_consumption": f.reset_consumption,
+                "consumption_period": f.consumption_period,
+                "is_floating": f.is_floating,
+                "is_floating_cloud": f.is_floating_cloud,
+                "floating_users": f.floating_users,
+                "floating_timeout": f.floating_timeout,
+                "floating_in_use_devices": 0,
+                "can_borrow": false,
+                "is_borrowed": false,
+                "max_borrow_time": 0,
+            }))
+        })
+        .collect();
+    let custom_fields: Vec<Value> = license
+        .custom_fields
+        .iter()
+        .filter_map(|v| {
+            let field = catalog.custom_fields.iter().find(|f| f.id == v.field)?;
+            Some(json!({"name": field.name, "value": v.value}))
+        })
+        .collect();
+    json!({
+        "id": license.id,
+        "license_key": license.license_key,
+        "license_type": license.license_type,
+        "order_store_id": license.order_store_id,
+        "license_signature": "",
+        "license_active": license.active,
+        "license_enabled": license.enabled,
+        "is_expired": ends(license.validity_period.as_deref()).is_some_and(|end| end < now),
+        "is_trial": license.is_trial,
+        "trial_days": license.trial_days,
+        "is_air_gapped": license.is_air_gapped,
+        "policy_id": license.license_template,
+        "prevent_vm": license.prevent_vm,
+        "validity_period": date_time(license.validity_period.as_deref()),
+        "start_date": date_time(license.start_date.as_deref()),
+        "maintenance_period": date_time(license.maintenance_period.as_deref()),
+        "enable_maintenance_period": license.enable_maintenance_period,
+        "times_activated": license.times_activated,
+        "max_activations": license.max_activations,
+        "allow_unlimited_activations": license.allow_unlimited_activations,
+        "transfer_count": license.transfer_count,
+        "max_transfers": license.max_transfers,
+        "max_license_users": license.max_license_users,
+        "max_consumptions": license.max_consumptions,
+        "total_consumptions": license.total_consumptions,
+        "allow_unlimited_consumptions": license.license_type == "consumption" && license.max_consumptions == 0,
+        "allow_negative_consumptions": false,
+        "allow_overages": license.allow_overages,
+        "max_overages": license.max_overages,
+        "reset_consumption": license.reset_consumption,
+        "consumption_period": license.consumption_period,
+        "allow_grace_period": false,
+        "grace_period": 0,
+        "is_floating": license.is_floating,
+        "is_floating_cloud": license.is_floating_cloud,
+        "floating_timeout": license.floating_timeout.unwrap_or(0),
+        "floating_users": license.floating_users,
+        "floating_in_use_devices": 0,
+        "can_borrow": license.can_borrow,
+        "is_borrowed": false,
+        "max_borrow_time": license.max_borrow_time,
+        "company": {"id": store.company()},
+        "customer": null,
+        "user": null,
+        "metadata": license.metadata,
+        "custom_fields": custom_fields,
+        "product_features": features,
+        "device_variables": [],
+        "product_details": product_details(product, catalog),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(hardware_id: &str, is_vm: bool) -> Device {
+        let now = crate::timefmt::now();
+        Device {
+            hardware_id: hardware_id.into(),
+            hostname: String::new(),
+            os_ver: String::new(),
+            ip: String::new(),
+            mac_address: String::new(),
+            is_vm,
+            vm_info: None,
+            app_ver: None,
+            sdk_ver: None,
+            time_activated: now,
+            last_check: now,
+        }
+    }
+
+    #[test]
+    fn activations_keep_to_max_activations_transfers_and_vms() {
+        let now = crate::timefmt::now();
+        let mut license = crate::licenses::tests::sample();
+        license.max_activations = 1;
+        let one = activate(&license, on("a", false), now).unwrap();
+        assert_eq!((one.times_activated, one.active, one.devices.len()), (1, true, 1));
+        assert_eq!(activate(&one, on("b", false), now).unwrap_err().code, "license_activated_max_times");
+        let unlimited = License { allow_unlimited_activations: true, ..one.clone() };
+        assert_eq!(activate(&unlimited, on("b", false), now).unwrap().times_activated, 2);
+        license.prevent_vm = true;
+        assert_eq!(activate(&license, on("vm", true), now).unwrap_err().code, "vm_not_allowed");
+
+        // A freed seat taken by another device is a transfer, within max_transfers.
+        let freed = License { devices: Vec::new(), released_seats: 1, max_transfers: 1, ..one.clone() };
+        let moved = activate(&freed, on("b", false), now).unwrap();
+        assert_eq!((moved.transfer_count, moved.released_seats), (1, 0));
+        let no_more = License { devices: Vec::new(), released_seats: 1, ..moved };
+        assert_eq!(activate(&no_more, on("c", false), now).unwrap_err().code, "license_transfer_limit");
+    }
+
+    #[test]
+    fn usable_means_enabled_and_within_validity() {
+        let now = time::macros::datetime!(2030-06-01 12:00 UTC);
+        let mut license = crate::licenses::tests::sample();
+        assert!(check_usable(&license, now).is_ok());
+        license.validity_period = Some("2030-06-01".into());
+        assert!(check_usable(&license, now).is_ok(), "valid to the end of its last day");
+        license.validity_period = Some("2030-05-31".into());
+        assert_eq!(check_usable(&license, now).unwrap_err().code, "license_expired");
+        license.validity_period = None;
+        license.enabled = false;
+        assert_eq!(check_usable(&license, now).unwrap_err().code, "license_not_enabled");
+        assert_eq!(date_time(Some("2030-05-31")), json!("2030-05-31T23:59:59Z"));
+    }
+}

@@ -1,0 +1,194 @@
+//! Issue 15 (LICENSE-API.md): the License API as the vendor's SDK calls it: HMAC-signed
+//! requests, signed responses, and the rules of §0 on devices.
+
+use integration_tests::license_api::Credentials;
+use integration_tests::{dispatch, read, Tenant};
+use lambda_http::http::Method;
+use lambda_http::Body;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+/// A tenant's License API client.
+struct Client(Credentials);
+
+impl Client {
+    async fn of(t: &Tenant) -> Client {
+        Client(Credentials::mint(&t.app.store, t.company).await)
+    }
+
+    /// `endpoint` sent at `date`, signed with `shared_key`: the status, the body and whether
+    /// its signature holds.
+    async fn call_at(
+        &self,
+        t: &Tenant,
+        method: Method,
+        endpoint: &str,
+        params: &Value,
+        date: OffsetDateTime,
+        shared_key: &str,
+    ) -> (u16, Value, bool) {
+        let req = self.0.request(method, endpoint, params, date, shared_key);
+        let response = Box::pin(dispatch(&t.app, req)).await;
+        let signed = self.0.signed(&response);
+        let (status, value) = read(response);
+        (status, value, signed)
+    }
+
+    async fn call(&self, t: &Tenant, method: Method, endpoint: &str, params: &Value) -> (u16, Value) {
+        let now = OffsetDateTime::now_utc();
+        let (status, body, signed) = self.call_at(t, method, endpoint, params, now, &self.0.shared_key).await;
+        assert!(signed, "{endpoint}: the response carries a valid LicenseSignature");
+        (status, body)
+    }
+}
+
+/// A product `app` and its license `key` (from an order); the license id.
+async fn license(t: &Tenant, key: &str, extra: Value) -> u64 {
+    let mut license = json!({"key": key});
+    license.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let (status, order) = t
+        .post(
+            "/api/v1/orders/create_order/",
+            &json!({"id": format!("o-{key}"), "items": [{"product_code": "app", "licenses": [license]}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{order}");
+    order["order_items"][0]["licenses"][0]["id"].as_u64().unwrap()
+}
+
+fn on(key: &str, hardware_id: &str) -> Value {
+    json!({"product": "app", "license_key": key, "hardware_id": hardware_id, "os_ver": "linux", "hostname": "h",
+           "ip": "127.0.0.1", "mac_address": "00:00", "is_vm": false, "vm_info": null, "sdk_ver": "PythonSDK 4.0.0"})
+}
+
+#[tokio::test]
+async fn a_key_based_license_is_activated_checked_and_deactivated() {
+    let t = Tenant::new().await;
+    t.product("app").await;
+    let client = Client::of(&t).await;
+    let id = license(&t, "V4-1", json!({"max_activations": 2})).await;
+
+    let (status, activated) = client.call(&t, Method::POST, "activate_license", &on("V4-1", "hw-1")).await;
+    assert_eq!(status, 200, "{activated}");
+    assert_eq!((activated["id"].as_u64(), activated["license_key"].clone()), (Some(id), json!("V4-1")));
+    assert_eq!((activated["times_activated"].clone(), activated["license_active"].clone()), (json!(1), json!(true)));
+    assert_eq!(activated["product_details"]["short_code"], "app");
+    for field in [
+        "max_transfers",
+        "transfer_count",
+        "start_date",
+        "maintenance_period",
+        "max_activations",
+        "allow_unlimited_activations",
+        "is_trial",
+        "allow_grace_period",
+        "grace_period",
+        "metadata",
+        "prevent_vm",
+        "validity_period",
+        "is_floating",
+        "is_floating_cloud",
+        "floating_timeout",
+    ] {
+        assert!(activated.get(field).is_some(), "{field} is sent (LICENSE-API.md §5.2)");
+    }
+    // Again from the same device: idempotent, no second activation.
+    let (_, again) = client.call(&t, Method::POST, "activate_license", &on("V4-1", "hw-1")).await;
+    assert_eq!(again["times_activated"], 1);
+
+    let check =
+        json!({"product": "app", "license_key": "V4-1", "hardware_id": "hw-1", "include_expired_features": "false"});
+    let (status, checked) = client.call(&t, Method::GET, "check_license", &check).await;
+    assert_eq!((status, checked["id"].as_u64()), (200, Some(id)), "{checked}");
+    let elsewhere = json!({"product": "app", "license_key": "V4-1", "hardware_id": "hw-9"});
+    let (status, refused) = client.call(&t, Method::GET, "check_license", &elsewhere).await;
+    assert_eq!((status, refused["code"].clone()), (400, json!("license_not_active")), "{refused}");
+
+    // The Management API sees the device.
+    let (_, managed) = t.get(&format!("/api/v1/licenses/{id}/")).await;
+    assert_eq!((managed["status"].clone(), managed["total_active_devices"].clone()), (json!("Active"), json!(1)));
+    assert_eq!(managed["last_activation_device"], "hw-1");
+
+    let (status, _) = client.call(&t, Method::POST, "deactivate_license", &on("V4-1", "hw-1")).await;
+    assert_eq!(status, 200);
+    let (status, gone) = client.call(&t, Method::POST, "deactivate_license", &on("V4-1", "hw-1")).await;
+    assert_eq!((status, gone["code"].clone()), (400, json!("device_not_found")));
+    let (_, managed) = t.get(&format!("/api/v1/licenses/{id}/")).await;
+    assert_eq!((managed["status"].clone(), managed["total_active_devices"].clone()), (json!("Inactive"), json!(0)));
+
+    let (status, details) = client
+        .call(&t, Method::GET, "product_details", &json!({"product": "app", "include_custom_fields": "true"}))
+        .await;
+    assert_eq!((status, details["short_code"].clone()), (200, json!("app")), "{details}");
+    let (status, unknown) = client.call(&t, Method::GET, "product_details", &json!({"product": "nope"})).await;
+    assert_eq!((status, unknown["code"].clone()), (400, json!("product_not_found")));
+}
+
+#[tokio::test]
+async fn two_devices_racing_for_the_last_activation_get_one_seat() {
+    let t = Tenant::new().await;
+    t.product("app").await;
+    let client = Client::of(&t).await;
+    let id = license(&t, "V4-RACE", json!({"max_activations": 1})).await;
+    let (on_a, on_b) = (on("V4-RACE", "hw-a"), on("V4-RACE", "hw-b"));
+    let (a, b) = tokio::join!(
+        client.call(&t, Method::POST, "activate_license", &on_a),
+        client.call(&t, Method::POST, "activate_license", &on_b),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "{a:?} {b:?}");
+    let refused = if a.0 == 400 { &a.1 } else { &b.1 };
+    assert_eq!(refused["code"], "license_activated_max_times");
+    let (_, managed) = t.get(&format!("/api/v1/licenses/{id}/")).await;
+    assert_eq!((managed["times_activated"].clone(), managed["total_active_devices"].clone()), (json!(1), json!(1)));
+}
+
+#[tokio::test]
+async fn the_rules_and_the_credentials_are_enforced() {
+    let t = Tenant::new().await;
+    t.product("app").await;
+    let client = Client::of(&t).await;
+    let disabled = license(&t, "V4-OFF", json!({})).await;
+    assert_eq!(t.post(&format!("/api/v1/licenses/{disabled}/disable/"), &json!({})).await.0, 200);
+    license(&t, "V4-OLD", json!({"license_type": "time-limited", "validity_period": "2020-01-01"})).await;
+    license(&t, "V4-VM", json!({"prevent_vm": true})).await;
+    let code = |endpoint: &'static str, params: Value| {
+        let (client, t) = (&client, &t);
+        async move {
+            let (status, body) = client.call(t, Method::POST, endpoint, &params).await;
+            assert_eq!(status, 400, "{body}");
+            body["code"].as_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(code("activate_license", on("V4-OFF", "hw")).await, "license_not_enabled");
+    assert_eq!(code("activate_license", on("V4-OLD", "hw")).await, "license_expired");
+    let mut vm = on("V4-VM", "hw");
+    vm["is_vm"] = json!(true);
+    assert_eq!(code("activate_license", vm).await, "vm_not_allowed");
+    assert_eq!(code("activate_license", on("NO-SUCH", "hw")).await, "license_not_found");
+    assert_eq!(code("activate_license", json!({"product": "app", "hardware_id": "hw"})).await, "missing_parameters");
+
+    // Credentials: a wrong shared key, a stale Date, another company's license.
+    let now = OffsetDateTime::now_utc();
+    let (status, body, _) =
+        client.call_at(&t, Method::POST, "activate_license", &on("V4-VM", "hw"), now, "wrong").await;
+    assert_eq!((status, body["code"].clone()), (403, json!("invalid_signature")));
+    let stale = now - time::Duration::minutes(6);
+    let (status, body, _) =
+        client.call_at(&t, Method::POST, "activate_license", &on("V4-VM", "hw"), stale, &client.0.shared_key).await;
+    assert_eq!((status, body["code"].clone()), (403, json!("authorization_date_skew")));
+    let other = Tenant::new().await;
+    other.product("app").await;
+    let other_client = Client::of(&other).await;
+    let (status, body) = other_client.call(&other, Method::POST, "activate_license", &on("V4-VM", "hw")).await;
+    assert_eq!((status, body["code"].clone()), (400, json!("license_not_found")), "another company's key is unknown");
+    let unsigned = lambda_http::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/v4/activate_license")
+        .header("host", "testserver")
+        .body(Body::Text(on("V4-VM", "hw").to_string()))
+        .unwrap();
+    let (status, body) = read(Box::pin(dispatch(&t.app, unsigned)).await);
+    assert_eq!((status, body["code"].clone()), (401, json!("authorization_missing_params")));
+}

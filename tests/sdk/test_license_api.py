@@ -1,0 +1,197 @@
+"""The vendor's Python SDK (licensespring==4.0.0, unmodified) against our License API.
+
+Run by scripts/sdk_test.sh (make test), which serves the API and sets: API_DOMAIN (host:port),
+MANAGEMENT_API_KEY (the Management API, to make products and licenses and to read what the
+License API did), LICENSE_API_KEY, LICENSE_SHARED_KEY, LICENSE_API_PUBLIC_KEY (a PEM path) and
+SDK_TMP (a directory for license files). Each test asserts the SDK's own results and the
+Management API's view of the same license.
+"""
+
+import json
+import os
+import tempfile
+import threading
+import unittest
+import urllib.request
+import uuid
+
+from Crypto.PublicKey import RSA
+from licensespring.api import APIClient
+from licensespring.api.error import ClientError
+from licensespring.api.signature import SignatureVerifier
+from licensespring.hardware import HardwareIdProvider
+from licensespring.licensefile.config import Configuration
+from licensespring.licensefile.error import ErrorType, LicenseStateException
+from licensespring.licensefile.license_manager import LicenseID, LicenseManager
+
+DOMAIN = os.environ["API_DOMAIN"]
+PUBLIC_KEY = open(os.environ["LICENSE_API_PUBLIC_KEY"]).read()
+RUN = uuid.uuid4().hex[:8]
+PRODUCT = f"sdk{RUN}"
+
+
+class Verifier(SignatureVerifier):
+    """The SDK's own verifier, holding this deployment's public key (LICENSE-API.md §2.4)."""
+
+    PUBLIC_KEY = PUBLIC_KEY
+
+
+class OtherVerifier(SignatureVerifier):
+    """A verifier holding a public key that is not ours: every response must fail it."""
+
+    PUBLIC_KEY = RSA.generate(2048).publickey().export_key().decode()
+
+
+class Device(HardwareIdProvider):
+    """A constant device (class-level: the SDK calls get_id unbound, LICENSE-API.md §7.4)."""
+
+    def get_id(self):
+        return "sdk-device-1"
+
+    def get_ip(self):
+        return "127.0.0.1"
+
+
+def management(method, path, body=None):
+    """A Management API call: (status, JSON)."""
+    request = urllib.request.Request(
+        f"http://{DOMAIN}/api/v1/{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Api-Key {os.environ['MANAGEMENT_API_KEY']}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def new_license(key, **properties):
+    """A license of the test product with `key`: its id."""
+    body = {"id": f"order-{key}", "items": [{"product_code": PRODUCT, "licenses": [dict(key=key, **properties)]}]}
+    status, order = management("POST", "orders/create_order/", body)
+    assert status == 200, order
+    return order["order_items"][0]["licenses"][0]["id"]
+
+
+def configuration(verifier=Verifier, shared_key=None):
+    return Configuration(
+        product=PRODUCT,
+        api_key=os.environ["LICENSE_API_KEY"],
+        shared_key=shared_key or os.environ["LICENSE_SHARED_KEY"],
+        api_protocol="http",
+        api_domain=DOMAIN,
+        signature_verifier=verifier,
+        hardware_id_provider=Device,
+        file_path=tempfile.mkdtemp(dir=os.environ.get("SDK_TMP")),
+        grace_period_conf=0,
+        is_guard_file_enabled=False,
+    )
+
+
+def api_client(verifier=Verifier, shared_key=None):
+    return APIClient(
+        api_key=os.environ["LICENSE_API_KEY"],
+        shared_key=shared_key or os.environ["LICENSE_SHARED_KEY"],
+        api_protocol="http",
+        api_domain=DOMAIN,
+        signature_verifier=verifier,
+        hardware_id_provider=Device,
+    )
+
+
+class LicenseApiBySdk(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        status, product = management("POST", "products/", {"product_name": "SDK", "short_code": PRODUCT})
+        assert status == 201, product
+
+    def test_key_based_activate_check_reload_and_deactivate(self):
+        key = f"SDK-{RUN}-1"
+        license_id = new_license(key, max_activations=2)
+        conf = configuration()
+        manager = LicenseManager(conf)
+        self.assertTrue(manager.is_online())
+        license = manager.activate_license(LicenseID.from_key(key))
+        self.assertTrue(license.license_active())
+        self.assertTrue(license.license_enabled())
+        self.assertEqual(license.id(), license_id)
+        self.assertEqual(license.max_activations(), 2)
+        self.assertIsNotNone(license.check())
+        license.local_check()
+        details = license.product_details()
+        self.assertEqual(details["short_code"], PRODUCT)
+
+        # A restart: the license file is read back and checks again.
+        reloaded = LicenseManager(conf).load_license()
+        self.assertEqual(reloaded.key(), key)
+        self.assertIsNotNone(reloaded.check())
+
+        status, managed = management("GET", f"licenses/{license_id}/")
+        self.assertEqual((status, managed["status"], managed["total_active_devices"]), (200, "Active", 1))
+        self.assertEqual(managed["last_activation_device"], "sdk-device-1")
+
+        reloaded.deactivate()
+        self.assertFalse(reloaded.license_active())
+        status, managed = management("GET", f"licenses/{license_id}/")
+        self.assertEqual((managed["status"], managed["total_active_devices"]), ("Inactive", 0))
+
+    def test_two_devices_racing_for_the_last_activation_get_one_seat(self):
+        key = f"SDK-{RUN}-race"
+        license_id = new_license(key, max_activations=1)
+        results = []
+
+        def activate(hardware_id):
+            try:
+                api_client().activate_license(product=PRODUCT, license_key=key, hardware_id=hardware_id)
+                results.append("ok")
+            except ClientError as error:
+                results.append(error.code)
+
+        threads = [threading.Thread(target=activate, args=(f"racer-{i}",)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(sorted(results), ["license_activated_max_times", "ok"])
+        status, managed = management("GET", f"licenses/{license_id}/")
+        self.assertEqual((managed["times_activated"], managed["total_active_devices"]), (1, 1))
+
+    def test_a_disabled_license_is_reported_by_the_sdk_as_not_enabled(self):
+        key = f"SDK-{RUN}-off"
+        license_id = new_license(key)
+        license = LicenseManager(configuration()).activate_license(LicenseID.from_key(key))
+        status, _ = management("POST", f"licenses/{license_id}/disable/", {})
+        self.assertEqual(status, 200)
+        with self.assertRaises(LicenseStateException) as raised:
+            license.check()
+        self.assertEqual(raised.exception.error_type, ErrorType.LICENSE_NOT_ENABLED)
+
+    def test_an_expired_license_is_refused(self):
+        key = f"SDK-{RUN}-old"
+        new_license(key, license_type="time-limited", validity_period="2020-01-01")
+        with self.assertRaises(ClientError) as raised:
+            LicenseManager(configuration()).activate_license(LicenseID.from_key(key))
+        self.assertEqual(raised.exception.code, "license_expired")
+
+    def test_a_vm_on_a_prevent_vm_license_is_refused(self):
+        key = f"SDK-{RUN}-vm"
+        new_license(key, prevent_vm=True)
+        with self.assertRaises(ClientError) as raised:
+            api_client().activate_license(product=PRODUCT, license_key=key, is_vm=True)
+        self.assertEqual(raised.exception.code, "vm_not_allowed")
+
+    def test_a_wrong_shared_key_and_a_foreign_signature_are_rejected(self):
+        key = f"SDK-{RUN}-creds"
+        new_license(key)
+        with self.assertRaises(ClientError) as raised:
+            api_client(shared_key="not the shared key").activate_license(product=PRODUCT, license_key=key)
+        self.assertEqual((raised.exception.status, raised.exception.code), (403, "invalid_signature"))
+        # Our responses fail a verifier holding another key: the SDK checks every signature.
+        with self.assertRaises(ValueError):
+            api_client(verifier=OtherVerifier).activate_license(product=PRODUCT, license_key=key)
+
+
+if __name__ == "__main__":
+    unittest.main()
