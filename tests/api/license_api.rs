@@ -192,3 +192,73 @@ async fn the_rules_and_the_credentials_are_enforced() {
     let (status, body) = read(Box::pin(dispatch(&t.app, unsigned)).await);
     assert_eq!((status, body["code"].clone()), (401, json!("authorization_missing_params")));
 }
+
+#[tokio::test]
+async fn consumption_features_and_device_variables_are_kept_exactly() {
+    let t = Tenant::new().await;
+    let app = t.product("app").await;
+    t.create(
+        "/api/v1/product-features/",
+        &json!({"product": app, "name": "F", "code": "f1", "feature_type": "consumption", "max_consumption": 5}),
+    )
+    .await;
+    let client = Client::of(&t).await;
+    let id = license(
+        &t,
+        "V4-USE",
+        json!({"license_type": "consumption", "max_consumptions": 10, "max_activations": 2,
+               "product_features": [{"code": "f1", "max_consumption": 5}]}),
+    )
+    .await;
+    for hw in ["hw-1", "hw-2"] {
+        assert_eq!(client.call(&t, Method::POST, "activate_license", &on("V4-USE", hw)).await.0, 200);
+    }
+    let consume = |hw: &'static str, n: i64| json!({"product": "app", "license_key": "V4-USE", "hardware_id": hw, "consumptions": n});
+    // Two devices consuming at once: no consumption is lost.
+    let (a, b) = (consume("hw-1", 3), consume("hw-2", 4));
+    let (ra, rb) = tokio::join!(
+        client.call(&t, Method::POST, "add_consumption", &a),
+        client.call(&t, Method::POST, "add_consumption", &b),
+    );
+    assert_eq!((ra.0, rb.0), (200, 200), "{ra:?} {rb:?}");
+    let (_, managed) = t.get(&format!("/api/v1/licenses/{id}/")).await;
+    assert_eq!(managed["total_consumptions"], 7);
+    let (status, over) = client.call(&t, Method::POST, "add_consumption", &consume("hw-1", 4)).await;
+    assert_eq!((status, over["code"].clone()), (400, json!("consumption_limit_reached")));
+    let (status, foreign) = client.call(&t, Method::POST, "add_consumption", &consume("hw-9", 1)).await;
+    assert_eq!((status, foreign["code"].clone()), (400, json!("license_not_active")));
+
+    let feature =
+        json!({"product": "app", "license_key": "V4-USE", "hardware_id": "hw-1", "feature": "f1", "consumptions": 2});
+    let (status, f) = client.call(&t, Method::POST, "add_feature_consumption", &feature).await;
+    assert_eq!((status, f["code"].clone(), f["total_consumptions"].clone()), (200, json!("f1"), json!(2)), "{f}");
+    let check = json!({"product": "app", "license_key": "V4-USE", "hardware_id": "hw-1", "feature": "f1"});
+    let (_, checked) = client.call(&t, Method::GET, "check_license_feature", &check).await;
+    assert_eq!(checked["total_consumptions"], 2);
+    let (status, missing) = client
+        .call(
+            &t,
+            Method::GET,
+            "check_license_feature",
+            &json!({"product": "app", "license_key": "V4-USE", "hardware_id": "hw-1", "feature": "nope"}),
+        )
+        .await;
+    assert_eq!((status, missing["code"].clone()), (400, json!("feature_not_found")));
+
+    let variables = json!({"product": "app", "license_key": "V4-USE", "hardware_id": "hw-1", "variables": {"os": "linux", "seats": 3}});
+    assert_eq!(client.call(&t, Method::POST, "track_device_variables", &variables).await.0, 200);
+    let read_back = json!({"product": "app", "license_key": "V4-USE", "hardware_id": "hw-1"});
+    let (_, listed) = client.call(&t, Method::GET, "get_device_variables", &read_back).await;
+    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|v| v["variable"].as_str().unwrap()).collect();
+    assert_eq!(names, ["os", "seats"]);
+    assert_eq!(listed[1]["value"], 3);
+    let (_, other_device) = client
+        .call(
+            &t,
+            Method::GET,
+            "get_device_variables",
+            &json!({"product": "app", "license_key": "V4-USE", "hardware_id": "hw-2"}),
+        )
+        .await;
+    assert_eq!(other_device, json!([]), "variables are the device's");
+}

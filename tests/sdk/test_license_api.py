@@ -106,6 +106,30 @@ class LicenseApiBySdk(unittest.TestCase):
     def setUpClass(cls):
         status, product = management("POST", "products/", {"product_name": "SDK", "short_code": PRODUCT})
         assert status == 201, product
+        feature = {"product": product["id"], "name": "Export", "code": "export", "feature_type": "consumption", "max_consumption": 5}
+        status, body = management("POST", "product-features/", feature)
+        assert status == 201, body
+
+    def test_consumption_features_and_device_variables_sync(self):
+        key = f"SDK-{RUN}-use"
+        license_id = new_license(
+            key, license_type="consumption", max_consumptions=10, product_features=[{"code": "export", "max_consumption": 5}]
+        )
+        license = LicenseManager(configuration()).activate_license(LicenseID.from_key(key))
+        license.add_local_consumption(3)
+        license.sync_consumption()
+        self.assertEqual((license.total_consumptions(), license.local_consumptions()), (3, 0))
+        license.add_local_feature_consumption("export", 2)
+        license.sync_feature_consumption("export")
+        license.check_feature("export")
+        self.assertEqual(license.get_feature_data("export")["total_consumptions"], 2)
+        license.set_device_variables({"seats": "3"})
+        license.send_device_variables()
+        variables = license.get_device_variables()
+        self.assertEqual([(v["variable"], v["value"]) for v in variables], [("seats", "3")])
+        status, managed = management("GET", f"licenses/{license_id}/")
+        self.assertEqual(managed["total_consumptions"], 3)
+        self.assertEqual(managed["product_features"][0]["total_consumptions"], 2)
 
     def test_key_based_activate_check_reload_and_deactivate(self):
         key = f"SDK-{RUN}-1"

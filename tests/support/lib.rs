@@ -90,11 +90,17 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
     let path = req.uri().path().to_string();
     if let Some(endpoint) = path.split("/api/v4/").nth(1) {
         use shared::license_api::handlers as v4;
+        use shared::license_api::usage;
         let handler: Handler = match endpoint.trim_end_matches('/') {
             "activate_license" => Box::pin(v4::activate_license_handler(app, req)),
             "check_license" => Box::pin(v4::check_license_handler(app, req)),
             "deactivate_license" => Box::pin(v4::deactivate_license_handler(app, req)),
             "product_details" => Box::pin(v4::product_details_handler(app, req)),
+            "add_consumption" => Box::pin(usage::add_consumption_handler(app, req)),
+            "add_feature_consumption" => Box::pin(usage::add_feature_consumption_handler(app, req)),
+            "check_license_feature" => Box::pin(usage::check_license_feature_handler(app, req)),
+            "track_device_variables" => Box::pin(usage::track_device_variables_handler(app, req)),
+            "get_device_variables" => Box::pin(usage::get_device_variables_handler(app, req)),
             _ => Box::pin(shared::http::not_found(app, req)),
         };
         return handler.await;

@@ -180,7 +180,11 @@ pub async fn product_details_handler(app: &App, req: Request) -> Response<Body> 
 
 /// The request's caller and parameters (a GET's query, a POST's JSON body), once its method,
 /// credentials and body are checked.
-async fn accepted(app: &App, req: &Request, method: Method) -> Result<(Caller, Map<String, Value>), LicenseApiError> {
+pub(super) async fn accepted(
+    app: &App,
+    req: &Request,
+    method: Method,
+) -> Result<(Caller, Map<String, Value>), LicenseApiError> {
     if req.method() != method {
         return Err(LicenseApiError { status: 405, code: "method_not_allowed", message: format!("Use {method}.") });
     }
@@ -196,7 +200,7 @@ async fn accepted(app: &App, req: &Request, method: Method) -> Result<(Caller, M
 }
 
 /// A parameter as text (GET parameters are all strings; JSON numbers and booleans as written).
-fn text(params: &Map<String, Value>, name: &str) -> Option<String> {
+pub(super) fn text(params: &Map<String, Value>, name: &str) -> Option<String> {
     match params.get(name)? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -205,7 +209,7 @@ fn text(params: &Map<String, Value>, name: &str) -> Option<String> {
     }
 }
 
-fn required(params: &Map<String, Value>, name: &str) -> Result<String, LicenseApiError> {
+pub(super) fn required(params: &Map<String, Value>, name: &str) -> Result<String, LicenseApiError> {
     text(params, name).ok_or_else(|| LicenseApiError::rule("missing_parameters", format!("{name} is required.")))
 }
 
@@ -214,14 +218,17 @@ fn flag(params: &Map<String, Value>, name: &str) -> bool {
 }
 
 /// The product `product` names (its short code).
-fn product_of<'c>(catalog: &'c Catalog, params: &Map<String, Value>) -> Result<&'c Product, LicenseApiError> {
+pub(super) fn product_of<'c>(
+    catalog: &'c Catalog,
+    params: &Map<String, Value>,
+) -> Result<&'c Product, LicenseApiError> {
     let code = required(params, "product")?;
     catalog.product_by_code(&code).ok_or_else(|| LicenseApiError::rule("product_not_found", "Unknown product."))
 }
 
 /// The license `license_key` names within `product` (its order committed it). User-based
 /// activation (username and password) is not served yet.
-async fn license_of(
+pub(super) async fn license_of(
     store: TenantStore<'_>,
     product: &Product,
     params: &Map<String, Value>,
@@ -249,7 +256,7 @@ async fn license_of(
 }
 
 /// The rules every call checks: enabled, and not past its validity.
-fn check_usable(license: &License, now: OffsetDateTime) -> Result<(), LicenseApiError> {
+pub(super) fn check_usable(license: &License, now: OffsetDateTime) -> Result<(), LicenseApiError> {
     if !license.enabled {
         return Err(LicenseApiError::rule("license_not_enabled", "The license is disabled."));
     }
@@ -283,6 +290,7 @@ fn device(params: &Map<String, Value>, hardware_id: &str, now: OffsetDateTime) -
         sdk_ver: text(params, "sdk_ver"),
         time_activated: now,
         last_check: now,
+        variables: Vec::new(),
     }
 }
 
@@ -315,7 +323,7 @@ pub fn activate(license: &License, device: Device, now: OffsetDateTime) -> Resul
 
 /// `changed` in place of `license` (conditional on it as read: a lost race is `Stale`), with
 /// its activation entry, in one transaction.
-async fn write(
+pub(super) async fn write(
     app: &App,
     store: TenantStore<'_>,
     license: &License,
@@ -324,8 +332,6 @@ async fn write(
     hardware_id: &str,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let mut changed = changed.clone();
-    changed.updated_at = later_than(license.updated_at);
     let id = app.ids().await.map_err(|e| StoreError::Aws(e.to_string()))?.next_id();
     let entry = ActivationEntry {
         id,
@@ -335,14 +341,29 @@ async fn write(
         hardware_id: hardware_id.into(),
         created_at: now,
     };
+    write_with(store, license, changed, Some(&entry)).await
+}
+
+/// `changed` in place of `license` (conditional on it as read: a lost race is `Stale`), with
+/// `entry` if any, in one transaction.
+pub(super) async fn write_with(
+    store: TenantStore<'_>,
+    license: &License,
+    changed: &License,
+    entry: Option<&ActivationEntry>,
+) -> Result<(), StoreError> {
+    let mut changed = changed.clone();
+    changed.updated_at = later_than(license.updated_at);
     let mut tx = store.transaction();
     tx.replace(license, &changed)?;
-    tx.create(&entry)?;
+    if let Some(entry) = entry {
+        tx.create(entry)?;
+    }
     tx.commit().await
 }
 
 /// A stored date or time as the SDK parses date-times: UTC `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`.
-fn date_time(text: Option<&str>) -> Value {
+pub(super) fn date_time(text: Option<&str>) -> Value {
     match text.and_then(|t| ends(Some(t))) {
         Some(t) => Value::String(format_time(t)),
         None => Value::Null,
@@ -372,6 +393,34 @@ fn product_details(product: &Product, catalog: &Catalog) -> Value {
     })
 }
 
+/// A license's feature as the SDK stores it (`PRODUCT_FEATURES`, §5.3).
+pub(super) fn feature_object(f: &crate::licenses::LicenseFeature, definition: &crate::catalog::Feature) -> Value {
+    json!({
+        "id": f.id,
+        "code": definition.code,
+        "name": definition.name,
+        "feature_type": definition.feature_type,
+        "expiry_date": date_time(f.expiry_date.as_deref()),
+        "metadata": f.metadata,
+        "max_consumption": f.max_consumption,
+        "total_consumptions": f.total_consumptions,
+        "allow_unlimited_consumptions": false,
+        "allow_overages": f.allow_overages,
+        "max_overages": f.max_overages,
+        "allow_negative_consumptions": false,
+        "reset_consumption": f.reset_consumption,
+        "consumption_period": f.consumption_period,
+        "is_floating": f.is_floating,
+        "is_floating_cloud": f.is_floating_cloud,
+        "floating_users": f.floating_users,
+        "floating_timeout": f.floating_timeout,
+        "floating_in_use_devices": 0,
+        "can_borrow": false,
+        "is_borrowed": false,
+        "max_borrow_time": 0,
+    })
+}
+
 /// The License object the SDK stores (§5: every field §5.2 needs, with the license's state).
 pub fn license_object(
     store: TenantStore<'_>,
@@ -385,30 +434,7 @@ pub fn license_object(
         .iter()
         .filter_map(|f| {
             let definition = catalog.features.iter().find(|d| d.id == f.feature)?;
-            Some(json!({
-                "id": f.id,
-                "code": definition.code,
-                "name": definition.name,
-                "feature_type": definition.feature_type,
-                "expiry_date": date_time(f.expiry_date.as_deref()),
-                "metadata": f.metadata,
-                "max_consumption": f.max_consumption,
-                "total_consumptions": f.total_consumptions,
-                "allow_unlimited_consumptions": false,
-                "allow_overages": f.allow_overages,
-                "max_overages": f.max_overages,
-                "allow_negative_consumptions": false,
-                "reset_consumption": f.reset_consumption,
-                "consumption_period": f.consumption_period,
-                "is_floating": f.is_floating,
-                "is_floating_cloud": f.is_floating_cloud,
-                "floating_users": f.floating_users,
-                "floating_timeout": f.floating_timeout,
-                "floating_in_use_devices": 0,
-                "can_borrow": false,
-                "is_borrowed": false,
-                "max_borrow_time": 0,
-            }))
+            Some(feature_object(f, definition))
         })
         .collect();
     let custom_fields: Vec<Value> = license
@@ -490,6 +516,7 @@ mod tests {
             sdk_ver: None,
             time_activated: now,
             last_check: now,
+            variables: Vec::new(),
         }
     }
 

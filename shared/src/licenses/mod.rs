@@ -125,6 +125,18 @@ pub struct Device {
     pub time_activated: OffsetDateTime,
     #[serde(with = "rfc3339")]
     pub last_check: OffsetDateTime,
+    /// What the application reported about the device (`track_device_variables`).
+    #[serde(default)]
+    pub variables: Vec<DeviceVariable>,
+}
+
+/// One device variable (LICENSE-API.md §5.3 DEVICE_VARIABLES).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceVariable {
+    pub variable: String,
+    pub value: Value,
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
 }
 
 /// The value a license gives one of its product's custom fields (API.md §8.3).
