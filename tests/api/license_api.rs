@@ -262,3 +262,51 @@ async fn consumption_features_and_device_variables_are_kept_exactly() {
         .await;
     assert_eq!(other_device, json!([]), "variables are the device's");
 }
+
+#[tokio::test]
+async fn a_user_based_license_activates_with_the_users_password_and_the_password_changes() {
+    let t = Tenant::new().await;
+    t.product("app").await;
+    let client = Client::of(&t).await;
+    let (status, order) = t
+        .post(
+            "/api/v1/orders/create_order/",
+            &json!({"id": "o-user", "items": [{"product_code": "app", "licenses": [
+                {"max_activations": 2, "max_transfers": -1, "users": [{"email": "Ann@example.com", "max_activations": 1}]}]}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{order}");
+    let license = &order["order_items"][0]["licenses"][0];
+    let (id, initial) = (
+        license["id"].as_u64().unwrap(),
+        license["license_users"][0]["initial_password"].as_str().unwrap().to_string(),
+    );
+    let as_user = |password: &str, hw: &str| json!({"product": "app", "username": "ann@example.com", "password": password, "hardware_id": hw});
+
+    let (status, wrong) = client.call(&t, Method::POST, "activate_license", &as_user("nope", "hw-1")).await;
+    assert_eq!((status, wrong["code"].clone()), (400, json!("unknown_user_or_password")));
+    let (status, activated) = client.call(&t, Method::POST, "activate_license", &as_user(&initial, "hw-1")).await;
+    assert_eq!((status, activated["id"].as_u64()), (200, Some(id)), "{activated}");
+    assert_eq!(
+        (activated["user"]["email"].clone(), activated["user"]["is_initial_password"].clone()),
+        (json!("Ann@example.com"), json!(true))
+    );
+    // The user's own max_activations (1) holds though the license allows 2.
+    let (status, second) = client.call(&t, Method::POST, "activate_license", &as_user(&initial, "hw-2")).await;
+    assert_eq!((status, second["code"].clone()), (400, json!("license_activated_max_times")), "{second}");
+    // Check and deactivate send the username and the license id, no password (§1.5).
+    let later =
+        json!({"product": "app", "username": "Ann@example.com", "license_id": id.to_string(), "hardware_id": "hw-1"});
+    assert_eq!(client.call(&t, Method::GET, "check_license", &later).await.0, 200);
+
+    let change = |old: &str, new: &str| json!({"username": "ann@example.com", "password": old, "new_password": new});
+    let (status, refused) = client.call(&t, Method::POST, "change_password", &change("nope", "a new secret")).await;
+    assert_eq!((status, refused["code"].clone()), (400, json!("unknown_user_or_password")));
+    assert_eq!(client.call(&t, Method::POST, "change_password", &change(&initial, "short")).await.0, 400);
+    assert_eq!(client.call(&t, Method::POST, "change_password", &change(&initial, "a new secret")).await.0, 200);
+    let (_, user) = t.get("/api/v1/license-users/?true_email__iexact=ann@example.com").await;
+    assert_eq!(user["results"][0]["is_initial_password"], false);
+    assert_eq!(client.call(&t, Method::POST, "deactivate_license", &later).await.0, 200);
+    let (status, _) = client.call(&t, Method::POST, "activate_license", &as_user("a new secret", "hw-2")).await;
+    assert_eq!(status, 200, "the new password, and the freed user seat");
+}

@@ -161,6 +161,24 @@ class LicenseApiBySdk(unittest.TestCase):
         status, managed = management("GET", f"licenses/{license_id}/")
         self.assertEqual((managed["status"], managed["total_active_devices"]), ("Inactive", 0))
 
+    def test_user_based_activation_with_the_initial_password_then_change_password(self):
+        email = f"user-{RUN}@example.com"
+        body = {"id": f"order-user-{RUN}", "items": [{"product_code": PRODUCT, "licenses": [{"users": [{"email": email}]}]}]}
+        status, order = management("POST", "orders/create_order/", body)
+        self.assertEqual(status, 200, order)
+        created = order["order_items"][0]["licenses"][0]
+        initial = created["license_users"][0]["initial_password"]
+        license = LicenseManager(configuration()).activate_license(LicenseID.from_user(email, initial))
+        self.assertTrue(license.license_active())
+        self.assertEqual(license.id(), created["id"])
+        self.assertIsNotNone(license.check())
+        self.assertTrue(license.change_password(initial, "a brand new secret"))
+        status, users = management("GET", f"license-users/?true_email={email}")
+        self.assertEqual(users["results"][0]["is_initial_password"], False)
+        with self.assertRaises(ClientError) as raised:
+            LicenseManager(configuration()).activate_license(LicenseID.from_user(email, initial))
+        self.assertEqual(raised.exception.code, "unknown_user_or_password")
+
     def test_two_devices_racing_for_the_last_activation_get_one_seat(self):
         key = f"SDK-{RUN}-race"
         license_id = new_license(key, max_activations=1)

@@ -19,6 +19,7 @@ use super::{respond, LicenseApiError};
 use crate::app::App;
 use crate::catalog::{Catalog, Product};
 use crate::ids::Id;
+use crate::licenses::users::CompanyUser;
 use crate::licenses::{Device, License};
 use crate::orders::Order;
 use crate::store::{keys, later_than, Entity, IndexKey, StoreError, TenantStore};
@@ -83,15 +84,19 @@ pub async fn activate_license_handler(app: &App, req: Request) -> Response<Body>
         let product = product_of(&catalog, &params)?;
         let hardware_id = required(&params, "hardware_id")?;
         let now = crate::timefmt::now();
+        if text(&params, "username").is_some() && text(&params, "password").is_none() {
+            return Err(LicenseApiError::rule("missing_parameters", "A user-based activation needs the password."));
+        }
         for _ in 0..RACE_RETRIES {
-            let license = license_of(store, product, &params).await?;
+            let (license, user) = license_of(store, product, &params).await?;
+            let user = user.as_ref();
             check_usable(&license, now)?;
             if license.devices.iter().any(|d| d.hardware_id == hardware_id) {
-                return Ok(license_object(store, &license, product, &catalog, now));
+                return Ok(license_object(store, &license, user, product, &catalog, now));
             }
-            let activated = activate(&license, device(&params, &hardware_id, now), now)?;
+            let activated = activate(&license, user.map(|u| u.id), device(&params, &hardware_id, now), now)?;
             match write(app, store, &license, &activated, "activation", &hardware_id, now).await {
-                Ok(()) => return Ok(license_object(store, &activated, product, &catalog, now)),
+                Ok(()) => return Ok(license_object(store, &activated, user, product, &catalog, now)),
                 Err(StoreError::Stale(_)) => continue,
                 Err(other) => return Err(other.into()),
             }
@@ -112,20 +117,21 @@ pub async fn check_license_handler(app: &App, req: Request) -> Response<Body> {
         let product = product_of(&catalog, &params)?;
         let hardware_id = required(&params, "hardware_id")?;
         let now = crate::timefmt::now();
-        let license = license_of(store, product, &params).await?;
+        let (license, user) = license_of(store, product, &params).await?;
+        let user = user.as_ref();
         check_usable(&license, now)?;
         let Some(at) = license.devices.iter().position(|d| d.hardware_id == hardware_id) else {
             return Err(LicenseApiError::rule("license_not_active", "The license is not active on this device."));
         };
         if now - license.devices[at].last_check < CHECK_WRITE_EVERY {
-            return Ok(license_object(store, &license, product, &catalog, now));
+            return Ok(license_object(store, &license, user, product, &catalog, now));
         }
         let mut checked = license.clone();
         checked.devices[at].last_check = now;
         checked.last_check = Some(now);
         match write(app, store, &license, &checked, "check", &hardware_id, now).await {
             // Another writer got there first: this check stands without its write.
-            Ok(()) | Err(StoreError::Stale(_)) => Ok(license_object(store, &checked, product, &catalog, now)),
+            Ok(()) | Err(StoreError::Stale(_)) => Ok(license_object(store, &checked, user, product, &catalog, now)),
             Err(other) => Err(other.into()),
         }
     })
@@ -143,11 +149,14 @@ pub async fn deactivate_license_handler(app: &App, req: Request) -> Response<Bod
         let hardware_id = required(&params, "hardware_id")?;
         let now = crate::timefmt::now();
         for _ in 0..RACE_RETRIES {
-            let license = license_of(store, product, &params).await?;
+            let (license, user) = license_of(store, product, &params).await?;
             if !license.devices.iter().any(|d| d.hardware_id == hardware_id) {
                 return Err(LicenseApiError::rule("device_not_found", "The license is not active on this device."));
             }
             let mut deactivated = license.clone();
+            if let Some(entry) = user.and_then(|u| deactivated.users.iter_mut().find(|e| e.id == u.id)) {
+                entry.total_activations = (entry.total_activations - 1).max(0);
+            }
             deactivated.devices.retain(|d| d.hardware_id != hardware_id);
             deactivated.times_activated = deactivated.devices.len() as i64;
             deactivated.active = !deactivated.devices.is_empty();
@@ -159,6 +168,30 @@ pub async fn deactivate_license_handler(app: &App, req: Request) -> Response<Bod
             }
         }
         Err(LicenseApiError::from(StoreError::Stale("deactivation".into())))
+    })
+    .await
+}
+
+/// `POST /api/v4/change_password` with `username`, `password` and `new_password` (8+
+/// characters): the license user's new password (Argon2id; no initial password any more).
+/// A wrong password is `unknown_user_or_password`.
+pub async fn change_password_handler(app: &App, req: Request) -> Response<Body> {
+    respond(app, &req, async {
+        let (caller, params) = accepted(app, &req, Method::POST).await?;
+        let store = app.store.tenant(caller.company);
+        let (email, password, new_password) =
+            (required(&params, "username")?, required(&params, "password")?, required(&params, "new_password")?);
+        if new_password.chars().count() < crate::licenses::license_users::MIN_PASSWORD_LENGTH {
+            return Err(LicenseApiError::rule("validation_error", "The new password needs at least 8 characters."));
+        }
+        let user = company_user(store, &email, Some(&password)).await?;
+        let mut changed = user.clone();
+        changed.set_password(&new_password);
+        changed.updated_at = later_than(user.updated_at);
+        let mut tx = store.transaction();
+        tx.replace(&user, &changed).map_err(LicenseApiError::from)?;
+        tx.commit().await.map_err(LicenseApiError::from)?;
+        Ok(json!({"message": "password_changed"}))
     })
     .await
 }
@@ -226,33 +259,78 @@ pub(super) fn product_of<'c>(
     catalog.product_by_code(&code).ok_or_else(|| LicenseApiError::rule("product_not_found", "Unknown product."))
 }
 
-/// The license `license_key` names within `product` (its order committed it). User-based
-/// activation (username and password) is not served yet.
+/// The license a request names within `product` (its order committed it): by `license_key`,
+/// or for a user-based license by `username` (the user's email) with `password` when given
+/// (`unknown_user_or_password`) and `license_id` when given, else the user's oldest license of
+/// the product. The license, and the user of a user-based request.
 pub(super) async fn license_of(
     store: TenantStore<'_>,
     product: &Product,
     params: &Map<String, Value>,
-) -> Result<License, LicenseApiError> {
-    let Some(key) = text(params, "license_key") else {
-        let message = match text(params, "username") {
-            Some(_) => "User-based licenses are not served by this License API yet: use a license key.",
-            None => "license_key is required.",
-        };
-        return Err(LicenseApiError::rule("missing_parameters", message));
-    };
-    let candidates: Vec<License> = store
-        .query_index(keys::LICENSES_BY_KEY, keys::licenses_by_key(store.company(), &key))
-        .await
-        .map_err(LicenseApiError::from)?;
+) -> Result<(License, Option<CompanyUser>), LicenseApiError> {
     let not_found = || LicenseApiError::rule("license_not_found", "No such license for this product.");
-    let license = candidates.into_iter().find(|l| l.product == product.id).ok_or_else(not_found)?;
-    if license.attempt.is_some() {
-        let order = store.get::<Order>(license.order).await.map_err(LicenseApiError::from)?;
-        if !order.is_some_and(|o| o.shows(&license)) {
-            return Err(not_found());
+    if let Some(key) = text(params, "license_key") {
+        let candidates: Vec<License> = store
+            .query_index(keys::LICENSES_BY_KEY, keys::licenses_by_key(store.company(), &key))
+            .await
+            .map_err(LicenseApiError::from)?;
+        let license = candidates.into_iter().find(|l| l.product == product.id).ok_or_else(not_found)?;
+        return match visible(store, &license).await? {
+            true => Ok((license, None)),
+            false => Err(not_found()),
+        };
+    }
+    let Some(email) = text(params, "username") else {
+        return Err(LicenseApiError::rule(
+            "missing_parameters",
+            "license_key, or username for a user-based license, is required.",
+        ));
+    };
+    let user = company_user(store, &email, text(params, "password").as_deref()).await?;
+    let candidates = match text(params, "license_id").and_then(|id| id.parse::<Id>().ok()) {
+        Some(id) => vec![id],
+        None => store.user_licenses(user.id).await.map_err(LicenseApiError::from)?,
+    };
+    let mut licenses: Vec<License> = store.get_many::<License>(&candidates).await.map_err(LicenseApiError::from)?;
+    licenses.retain(|l| l.product == product.id && l.users.iter().any(|u| u.id == user.id));
+    licenses.sort_by_key(|l| l.id);
+    for license in licenses {
+        if visible(store, &license).await? {
+            return Ok((license, Some(user)));
         }
     }
-    Ok(license)
+    Err(not_found())
+}
+
+/// The company's license user of `email`, with `password` if given
+/// (`unknown_user_or_password` for an unknown user or a wrong password).
+async fn company_user(
+    store: TenantStore<'_>,
+    email: &str,
+    password: Option<&str>,
+) -> Result<CompanyUser, LicenseApiError> {
+    let unknown = || LicenseApiError::rule("unknown_user_or_password", "Unknown user or wrong password.");
+    let claim = CompanyUser::email_claim(email);
+    let owner = store.unique_owner(claim.kind, &claim.scope, &claim.value).await.map_err(LicenseApiError::from)?;
+    let user = match owner {
+        Some(id) => store.get::<CompanyUser>(id).await.map_err(LicenseApiError::from)?.ok_or_else(unknown)?,
+        None => return Err(unknown()),
+    };
+    match password {
+        Some(given) if !user.password_hash.as_deref().is_some_and(|stored| crate::passwords::verify(stored, given)) => {
+            Err(unknown())
+        }
+        _ => Ok(user),
+    }
+}
+
+/// Whether the license's order committed it (a staged order's licenses show at its commit).
+async fn visible(store: TenantStore<'_>, license: &License) -> Result<bool, LicenseApiError> {
+    if license.attempt.is_none() {
+        return Ok(true);
+    }
+    let order = store.get::<Order>(license.order).await.map_err(LicenseApiError::from)?;
+    Ok(order.is_some_and(|o| o.shows(license)))
 }
 
 /// The rules every call checks: enabled, and not past its validity.
@@ -294,8 +372,14 @@ fn device(params: &Map<String, Value>, hardware_id: &str, now: OffsetDateTime) -
     }
 }
 
-/// `license` activated on `device` (new to it), per the rules of §0. Pure.
-pub fn activate(license: &License, device: Device, now: OffsetDateTime) -> Result<License, LicenseApiError> {
+/// `license` activated on `device` (new to it), for license user `user` when user-based (its
+/// own `max_activations` when above 0), per the rules of §0. Pure.
+pub fn activate(
+    license: &License,
+    user: Option<Id>,
+    device: Device,
+    now: OffsetDateTime,
+) -> Result<License, LicenseApiError> {
     if device.is_vm && license.prevent_vm {
         return Err(LicenseApiError::rule("vm_not_allowed", "The license may not run on a virtual machine."));
     }
@@ -313,6 +397,15 @@ pub fn activate(license: &License, device: Device, now: OffsetDateTime) -> Resul
         }
         activated.transfer_count += 1;
         activated.released_seats -= 1;
+    }
+    if let Some(entry) = user.and_then(|id| activated.users.iter_mut().find(|e| e.id == id)) {
+        if entry.max_activations > 0 && entry.total_activations >= entry.max_activations {
+            return Err(LicenseApiError::rule(
+                "license_activated_max_times",
+                format!("The user is active on its {} devices.", entry.max_activations),
+            ));
+        }
+        entry.total_activations += 1;
     }
     activated.devices.push(device);
     activated.times_activated = activated.devices.len() as i64;
@@ -425,6 +518,7 @@ pub(super) fn feature_object(f: &crate::licenses::LicenseFeature, definition: &c
 pub fn license_object(
     store: TenantStore<'_>,
     license: &License,
+    user: Option<&CompanyUser>,
     product: &Product,
     catalog: &Catalog,
     now: OffsetDateTime,
@@ -489,7 +583,17 @@ pub fn license_object(
         "max_borrow_time": license.max_borrow_time,
         "company": {"id": store.company()},
         "customer": null,
-        "user": null,
+        "user": user.and_then(|u| license.users.iter().find(|e| e.id == u.id).map(|e| json!({
+            "id": u.id,
+            "email": u.email,
+            "first_name": u.first_name,
+            "last_name": u.last_name,
+            "phone_number": u.phone_number,
+            "is_initial_password": u.initial_password.is_some(),
+            "max_activations": e.max_activations,
+            "total_activations": e.total_activations,
+            "allow_unlimited_activations": e.max_activations == 0,
+        }))),
         "metadata": license.metadata,
         "custom_fields": custom_fields,
         "product_features": features,
@@ -525,20 +629,20 @@ mod tests {
         let now = crate::timefmt::now();
         let mut license = crate::licenses::tests::sample();
         license.max_activations = 1;
-        let one = activate(&license, on("a", false), now).unwrap();
+        let one = activate(&license, None, on("a", false), now).unwrap();
         assert_eq!((one.times_activated, one.active, one.devices.len()), (1, true, 1));
-        assert_eq!(activate(&one, on("b", false), now).unwrap_err().code, "license_activated_max_times");
+        assert_eq!(activate(&one, None, on("b", false), now).unwrap_err().code, "license_activated_max_times");
         let unlimited = License { allow_unlimited_activations: true, ..one.clone() };
-        assert_eq!(activate(&unlimited, on("b", false), now).unwrap().times_activated, 2);
+        assert_eq!(activate(&unlimited, None, on("b", false), now).unwrap().times_activated, 2);
         license.prevent_vm = true;
-        assert_eq!(activate(&license, on("vm", true), now).unwrap_err().code, "vm_not_allowed");
+        assert_eq!(activate(&license, None, on("vm", true), now).unwrap_err().code, "vm_not_allowed");
 
         // A freed seat taken by another device is a transfer, within max_transfers.
         let freed = License { devices: Vec::new(), released_seats: 1, max_transfers: 1, ..one.clone() };
-        let moved = activate(&freed, on("b", false), now).unwrap();
+        let moved = activate(&freed, None, on("b", false), now).unwrap();
         assert_eq!((moved.transfer_count, moved.released_seats), (1, 0));
         let no_more = License { devices: Vec::new(), released_seats: 1, ..moved };
-        assert_eq!(activate(&no_more, on("c", false), now).unwrap_err().code, "license_transfer_limit");
+        assert_eq!(activate(&no_more, None, on("c", false), now).unwrap_err().code, "license_transfer_limit");
     }
 
     #[test]

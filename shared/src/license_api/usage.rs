@@ -93,7 +93,7 @@ pub async fn check_license_feature_handler(app: &App, req: Request) -> Response<
         let (store, catalog, params, now) = context(app, &req, Method::GET).await?;
         let product = product_of(&catalog, &params)?;
         let code = required(&params, "feature")?;
-        let license = license_of(store, product, &params).await?;
+        let (license, _) = license_of(store, product, &params).await?;
         check_usable(&license, now)?;
         active_device(&license, &params)?;
         feature_of(&license, &catalog, &code)
@@ -152,7 +152,7 @@ pub async fn get_device_variables_handler(app: &App, req: Request) -> Response<B
     respond(app, &req, async {
         let (store, catalog, params, now) = context(app, &req, Method::GET).await?;
         let product = product_of(&catalog, &params)?;
-        let license = license_of(store, product, &params).await?;
+        let (license, _) = license_of(store, product, &params).await?;
         check_usable(&license, now)?;
         active_device(&license, &params)?;
         Ok(variables_of(&license, &params))
@@ -199,7 +199,7 @@ async fn on_device(
     apply: impl Fn(&License, usize) -> Result<License, LicenseApiError>,
 ) -> Result<License, LicenseApiError> {
     for _ in 0..RACE_RETRIES {
-        let license = license_of(store, product, params).await?;
+        let (license, _) = license_of(store, product, params).await?;
         check_usable(&license, now)?;
         let at = active_device(&license, params)?;
         let changed = apply(&license, at)?;

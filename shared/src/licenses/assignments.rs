@@ -136,6 +136,8 @@ async fn assign_one(
         Some(user) => (user.clone(), false),
         None => (CompanyUser::new(app.ids().await?.next_id(), &entry, now), true),
     };
+    // Before the license: a user-based activation finds a user's licenses by this entry.
+    store.index_user_licenses(&[(user.id, license.id)]).await?;
     let mut changed = license.clone();
     changed.users.push(LicenseUser { id: user.id, password: None, ..entry });
     let changed =
@@ -179,6 +181,8 @@ async fn assigned_users(
             None => Err(ApiError::Conflict("Another request was creating this user; try again.".into())),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let on_license: Vec<(Id, Id)> = assigned.iter().map(|u| (u.id, license.id)).collect();
+    store.index_user_licenses(&on_license).await?;
     Ok((license, assigned))
 }
 

@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::catalog::{Catalog, Customer, Resource, WriteCtx};
 use crate::error::ApiError;
-use crate::ids::{now_ms, IdGenerator};
+use crate::ids::{now_ms, Id, IdGenerator};
 use crate::licenses::history::{Action, HistoryEntry, Recorder};
 use crate::licenses::keygen::{generate_key, DEFAULT_ALPHABET, DEFAULT_LENGTH};
 use crate::licenses::users::{self, CompanyUser};
@@ -155,6 +155,9 @@ async fn write(
     order.license_count += license_count;
     let mut licenses = materialize(&request, &order, &new_items, customer.as_ref(), ids);
     let company_users = link_company_users(store, ids, &mut licenses, now).await?;
+    // Before the licenses: a user-based activation finds a user's licenses by these entries.
+    let on_licenses: Vec<(Id, Id)> = licenses.iter().flat_map(|l| l.users.iter().map(|u| (u.id, l.id))).collect();
+    store.index_user_licenses(&on_licenses).await?;
 
     // Everything but the licenses goes into the commit transaction.
     match (&customer_before, &customer) {

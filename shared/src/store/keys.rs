@@ -10,6 +10,7 @@
 //! | import job        | `T#<company>#IMPORT#<id>`            | `IMPORT`      | `T#<company>#IMPORTS` / `<id>` |
 //! | … its invalid rows| `T#<company>#IMPORT#<id>`            | `INVALID#<row>` |                          |
 //! | … counted marker  | `T#<company>#IMPORT#<id>`            | `SEEN#<KIND>#<id>` |                       |
+//! | user's license    | `T#<company>#UL#<user>`              | `<license>`   |                            |
 //! | license user      | `T#<company>#LICENSE_USER#<id>`      | `LICENSE_USER` | `T#<company>#LICENSE_USERS` / `<id>` |
 //! | activation entry  | `T#<company>#ACTIVATION#<id>`        | `ACTIVATION`  | `T#<company>#LA#<license>` / `<id>` |
 //! | history entry     | `T#<company>#HISTORY#<id>`           | `HISTORY`     | `T#<company>#LH#<license>` / `<id>`; GSI2 `T#<company>#HISTORIES` / `<id>` |
@@ -214,6 +215,12 @@ pub const LICENSE_USER_SK: &str = "LICENSE_USER";
 
 pub fn license_users_gsi1pk(company: Id) -> String {
     format!("T#{company}#LICENSE_USERS")
+}
+
+/// The licenses a license user is on: one item per license in the user's partition (a
+/// user-based activation finds its license by them: LICENSE-API.md §0).
+pub fn user_licenses_pk(company: Id, user: Id) -> String {
+    format!("T#{company}#UL#{}", padded(user))
 }
 
 /// The custom field values of a company's licenses, listed through the markers that make

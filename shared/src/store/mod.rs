@@ -930,6 +930,34 @@ impl<'a> TenantStore<'a> {
         Ok((entity, owner))
     }
 
+    /// Records that each license user `(user, license)` is on that license (see
+    /// [`keys::user_licenses_pk`]), in BatchWriteItems of 25. Written before the license's own
+    /// transaction and never conditional: an entry whose license then failed, or lost the user,
+    /// is passed over by [`TenantStore::user_licenses`]'s readers, which check the license.
+    pub async fn index_user_licenses(&self, pairs: &[(Id, Id)]) -> Result<(), StoreError> {
+        let mut requests = Vec::with_capacity(pairs.len());
+        for (user, license) in pairs {
+            let mut item = Item::new();
+            item.insert(keys::PK.into(), s(keys::user_licenses_pk(self.company, *user)));
+            item.insert(keys::SK.into(), s(keys::padded(*license)));
+            item.insert("license".into(), AttributeValue::N(license.to_string()));
+            item.insert("entity".into(), s("USER_LICENSE"));
+            let put =
+                PutRequest::builder().set_item(Some(item)).build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        self.store.batch_write(requests).await
+    }
+
+    /// The licenses user `user` may be on (one Query; readers check each license's users).
+    pub async fn user_licenses(&self, user: Id) -> Result<Vec<Id>, StoreError> {
+        let items = self.store.query_all(None, keys::PK, keys::user_licenses_pk(self.company, user)).await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| i.get("license").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
+            .collect())
+    }
+
     /// The owners of those of `values` that are held for `kind` within `scope`.
     pub async fn unique_owners(
         &self,
