@@ -310,3 +310,33 @@ async fn a_user_based_license_activates_with_the_users_password_and_the_password
     let (status, _) = client.call(&t, Method::POST, "activate_license", &as_user("a new secret", "hw-2")).await;
     assert_eq!(status, 200, "the new password, and the freed user seat");
 }
+
+#[tokio::test]
+async fn a_trial_is_given_once_per_email_and_product() {
+    let t = Tenant::new().await;
+    t.post("/api/v1/products/", &json!({"product_name": "Trial", "short_code": "tri", "trial_days": 14})).await;
+    t.product("app").await;
+    let client = Client::of(&t).await;
+    let ask = |product: &str, email: &str| json!({"product": product, "hardware_id": "hw", "email": email});
+    let (status, trial) = client.call(&t, Method::GET, "trial_key", &ask("tri", "ann@example.com")).await;
+    assert_eq!(status, 200, "{trial}");
+    let key = trial["license"].as_str().unwrap().to_string();
+    let (status, again) = client.call(&t, Method::GET, "trial_key", &ask("tri", "Ann@Example.com")).await;
+    assert_eq!((status, again["code"].clone()), (400, json!("trial_already_used")));
+    let (status, none) = client.call(&t, Method::GET, "trial_key", &ask("app", "ann@example.com")).await;
+    assert_eq!((status, none["code"].clone()), (400, json!("trial_not_allowed")));
+
+    let device = json!({"product": "tri", "license_key": key, "hardware_id": "hw", "is_vm": false});
+    let (status, activated) = client.call(&t, Method::POST, "activate_license", &device).await;
+    assert_eq!((status, activated["is_trial"].clone()), (200, json!(true)), "{activated}");
+    let (_, managed) = t.get(&format!("/api/v1/licenses/?license_key={key}")).await;
+    let license = &managed["results"][0];
+    assert_eq!((license["is_trial"].clone(), license["license_type"].clone()), (json!(true), json!("time-limited")));
+    assert_eq!(license["customer"]["email"], "ann@example.com");
+    let ends = time::Date::parse(
+        license["validity_period"].as_str().unwrap(),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap();
+    assert_eq!(ends - OffsetDateTime::now_utc().date(), time::Duration::days(14));
+}

@@ -23,6 +23,7 @@ from licensespring.hardware import HardwareIdProvider
 from licensespring.licensefile.config import Configuration
 from licensespring.licensefile.error import ErrorType, LicenseStateException
 from licensespring.licensefile.license_manager import LicenseID, LicenseManager
+from licensespring.licensefile.object_parser.customer import Customer
 
 DOMAIN = os.environ["API_DOMAIN"]
 PUBLIC_KEY = open(os.environ["LICENSE_API_PUBLIC_KEY"]).read()
@@ -75,9 +76,9 @@ def new_license(key, **properties):
     return order["order_items"][0]["licenses"][0]["id"]
 
 
-def configuration(verifier=Verifier, shared_key=None):
+def configuration(verifier=Verifier, shared_key=None, product=PRODUCT):
     return Configuration(
-        product=PRODUCT,
+        product=product,
         api_key=os.environ["LICENSE_API_KEY"],
         shared_key=shared_key or os.environ["LICENSE_SHARED_KEY"],
         api_protocol="http",
@@ -178,6 +179,19 @@ class LicenseApiBySdk(unittest.TestCase):
         with self.assertRaises(ClientError) as raised:
             LicenseManager(configuration()).activate_license(LicenseID.from_user(email, initial))
         self.assertEqual(raised.exception.code, "unknown_user_or_password")
+
+    def test_a_trial_license_is_given_once_and_activates(self):
+        trial_product = f"trial{RUN}"
+        status, body = management("POST", "products/", {"product_name": "Trial", "short_code": trial_product, "trial_days": 7})
+        self.assertEqual(status, 201, body)
+        manager = LicenseManager(configuration(product=trial_product))
+        trial = manager.get_trial_license(Customer(email=f"trial-{RUN}@example.com"))
+        license = manager.activate_license(trial)
+        self.assertTrue(license.is_trial())
+        self.assertTrue(license.license_active())
+        with self.assertRaises(ClientError) as raised:
+            manager.get_trial_license(Customer(email=f"trial-{RUN}@example.com"))
+        self.assertEqual(raised.exception.code, "trial_already_used")
 
     def test_two_devices_racing_for_the_last_activation_get_one_seat(self):
         key = f"SDK-{RUN}-race"

@@ -97,6 +97,7 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
             "deactivate_license" => Box::pin(v4::deactivate_license_handler(app, req)),
             "product_details" => Box::pin(v4::product_details_handler(app, req)),
             "change_password" => Box::pin(v4::change_password_handler(app, req)),
+            "trial_key" => Box::pin(shared::license_api::trials::trial_key_handler(app, req)),
             "add_consumption" => Box::pin(usage::add_consumption_handler(app, req)),
             "add_feature_consumption" => Box::pin(usage::add_feature_consumption_handler(app, req)),
             "check_license_feature" => Box::pin(usage::check_license_feature_handler(app, req)),

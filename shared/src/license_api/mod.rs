@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod handlers;
 pub mod keys;
+pub mod trials;
 pub mod usage;
 
 use std::future::Future;
