@@ -28,7 +28,7 @@ use crate::timefmt::{format_time, parse_time, rfc3339};
 /// A check on a device writes its `last_check` at most this often (a bounded cost per check).
 const CHECK_WRITE_EVERY: time::Duration = time::Duration::minutes(1);
 /// Writes retried after losing a race with another writer of the license.
-const RACE_RETRIES: usize = 5;
+const RACE_RETRIES: u32 = 5;
 
 /// One activation, check or deactivation of a license on a device (LICENSE-API.md §0),
 /// written in the same transaction as the license.
@@ -87,7 +87,8 @@ pub async fn activate_license_handler(app: &App, req: Request) -> Response<Body>
         if text(&params, "username").is_some() && text(&params, "password").is_none() {
             return Err(LicenseApiError::rule("missing_parameters", "A user-based activation needs the password."));
         }
-        for _ in 0..RACE_RETRIES {
+        for round in 0..RACE_RETRIES {
+            crate::store::backoff(round).await;
             let (license, user) = license_of(store, product, &params).await?;
             let user = user.as_ref();
             check_usable(&license, now)?;
@@ -148,7 +149,8 @@ pub async fn deactivate_license_handler(app: &App, req: Request) -> Response<Bod
         let product = product_of(&catalog, &params)?;
         let hardware_id = required(&params, "hardware_id")?;
         let now = crate::timefmt::now();
-        for _ in 0..RACE_RETRIES {
+        for round in 0..RACE_RETRIES {
+            crate::store::backoff(round).await;
             let (license, user) = license_of(store, product, &params).await?;
             if !license.devices.iter().any(|d| d.hardware_id == hardware_id) {
                 return Err(LicenseApiError::rule("device_not_found", "The license is not active on this device."));

@@ -16,7 +16,7 @@ use crate::licenses::{DeviceVariable, License};
 use crate::store::{StoreError, TenantStore};
 
 /// Writes retried after losing a race with another writer of the license.
-const RACE_RETRIES: usize = 8;
+const RACE_RETRIES: u32 = 8;
 /// Most variables one device keeps, and the most JSON one value may take: the device lives in
 /// the license item (400 KB).
 pub const MAX_DEVICE_VARIABLES: usize = 100;
@@ -198,7 +198,8 @@ async fn on_device(
     now: OffsetDateTime,
     apply: impl Fn(&License, usize) -> Result<License, LicenseApiError>,
 ) -> Result<License, LicenseApiError> {
-    for _ in 0..RACE_RETRIES {
+    for round in 0..RACE_RETRIES {
+        crate::store::backoff(round).await;
         let (license, _) = license_of(store, product, params).await?;
         check_usable(&license, now)?;
         let at = active_device(&license, params)?;

@@ -29,7 +29,9 @@ use crate::licenses::users::{self, CompanyUser};
 use crate::licenses::{License, LicenseUser, Related};
 use crate::store::{LicenseTally, StoreError, TenantStore, WriteCost};
 
-const ATTEMPTS: usize = 3;
+/// Writes of an order, each after a lost race (another request changed its customer or its
+/// order, say an import appending to them), with a growing, jittered pause between them.
+const ATTEMPTS: u32 = 6;
 
 /// `POST /api/v1/orders/create_order/`: the order as `GET /api/v1/orders/{id}/` shows it.
 pub async fn create_order(
@@ -46,7 +48,10 @@ pub async fn create_order(
         let request = read_order(body, &catalog, principal, now)?;
         match write(store, catalog, principal, ids, request, now).await {
             Ok(order) => return Ok(order),
-            Err(OrderError::Stale(_)) if attempt < ATTEMPTS => attempt += 1,
+            Err(OrderError::Stale(_)) if attempt < ATTEMPTS => {
+                crate::store::backoff(attempt).await;
+                attempt += 1;
+            }
             Err(OrderError::Stale(message)) => return Err(ApiError::Conflict(message)),
             Err(OrderError::Api(err)) => return Err(err),
         }

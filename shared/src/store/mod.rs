@@ -73,7 +73,7 @@ pub fn later_than(previous: OffsetDateTime) -> OffsetDateTime {
 }
 
 /// Exponential backoff with jitter before retry `round` (none before the first try).
-async fn backoff(round: u32) {
+pub async fn backoff(round: u32) {
     if round == 0 {
         return;
     }
