@@ -104,7 +104,12 @@ async fn a_key_based_license_is_activated_checked_and_deactivated() {
     let (status, refused) = client.call(&t, Method::GET, "check_license", &elsewhere).await;
     assert_eq!((status, refused["code"].clone()), (400, json!("license_not_active")), "{refused}");
 
-    // The Management API sees the device.
+    // The Management API sees the device, and finds the license by it.
+    for query in ["devices__hardware_id=hw-1", "devices__hostname=h", "devices__os__icontains=LIN"] {
+        let (_, found) = t.get(&format!("/api/v1/licenses/?{query}")).await;
+        assert_eq!(found["count"], 1, "{query}: {found}");
+    }
+    assert_eq!(t.get("/api/v1/licenses/?devices__hardware_id=hw-9").await.1["count"], 0);
     let (_, managed) = t.get(&format!("/api/v1/licenses/{id}/")).await;
     assert_eq!((managed["status"].clone(), managed["total_active_devices"].clone()), (json!("Active"), json!(1)));
     assert_eq!(managed["last_activation_device"], "hw-1");

@@ -357,9 +357,10 @@ fn ends(validity: Option<&str>) -> Option<OffsetDateTime> {
 
 /// The device an activation describes (§1.5: hardware, VM and version blocks).
 fn device(params: &Map<String, Value>, hardware_id: &str, now: OffsetDateTime) -> Device {
-    let field = |name: &str| text(params, name).unwrap_or_default();
+    // Without line breaks: the list filters find devices by these values joined with them.
+    let field = |name: &str| text(params, name).unwrap_or_default().replace(['\n', '\r'], " ");
     Device {
-        hardware_id: hardware_id.to_string(),
+        hardware_id: hardware_id.replace(['\n', '\r'], " "),
         hostname: field("hostname"),
         os_ver: field("os_ver"),
         ip: field("ip"),

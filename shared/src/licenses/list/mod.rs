@@ -94,9 +94,9 @@ static FILTERS: LazyLock<Vec<FilterSpec<License, LicenseCtx>>> = LazyLock::new(|
         }),
         ("license_users__true_email", |l, _| many(l.users.iter().map(|u| u.email.as_str()))),
         ("manager__true_email", |l, _| many(l.users.iter().filter(|u| u.is_manager).map(|u| u.email.as_str()))),
-        ("devices__hostname", |_, _| FieldValue::Many(Vec::new())),
-        ("devices__hardware_id", |_, _| FieldValue::Many(Vec::new())),
-        ("devices__os", |_, _| FieldValue::Many(Vec::new())),
+        ("devices__hostname", |l, _| many(l.devices.iter().map(|d| d.hostname.as_str()))),
+        ("devices__hardware_id", |l, _| many(l.devices.iter().map(|d| d.hardware_id.as_str()))),
+        ("devices__os", |l, _| many(l.devices.iter().map(|d| d.os_ver.as_str()))),
     ];
     for (name, field) in texts {
         add(name, Exact, *field);

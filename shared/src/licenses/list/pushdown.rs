@@ -33,6 +33,13 @@ pub const USER_EMAILS: &str = "user_emails";
 pub const USER_EMAILS_LC: &str = "user_emails_lc";
 pub const MANAGER_EMAILS: &str = "manager_emails";
 pub const MANAGER_EMAILS_LC: &str = "manager_emails_lc";
+/// The active devices' hostnames, hardware ids and OS versions, joined as the emails are.
+pub const DEVICE_HOSTNAMES: &str = "device_hostnames";
+pub const DEVICE_HOSTNAMES_LC: &str = "device_hostnames_lc";
+pub const DEVICE_HARDWARE_IDS: &str = "device_hardware_ids";
+pub const DEVICE_HARDWARE_IDS_LC: &str = "device_hardware_ids_lc";
+pub const DEVICE_OSES: &str = "device_oses";
+pub const DEVICE_OSES_LC: &str = "device_oses_lc";
 pub const FEATURE_IDS: &str = "feature_ids";
 pub const USER_IDS: &str = "user_ids";
 /// Times as epoch microseconds (their text, with an optional fraction, does not sort).
@@ -56,6 +63,9 @@ fn joined<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
     }
     any.then_some(text)
 }
+
+/// One text field of a device.
+type DeviceField = fn(&crate::licenses::Device) -> &str;
 
 /// The attributes a license is written with for the expressions below.
 pub fn search_attributes(l: &License) -> Vec<(&'static str, SearchAttribute)> {
@@ -86,6 +96,17 @@ pub fn search_attributes(l: &License) -> Vec<(&'static str, SearchAttribute)> {
     if let Some(managers) = emails(true) {
         out.push((MANAGER_EMAILS_LC, Text(managers.to_lowercase())));
         out.push((MANAGER_EMAILS, Text(managers)));
+    }
+    let devices: [(&'static str, &'static str, DeviceField); 3] = [
+        (DEVICE_HOSTNAMES, DEVICE_HOSTNAMES_LC, |d| d.hostname.as_str()),
+        (DEVICE_HARDWARE_IDS, DEVICE_HARDWARE_IDS_LC, |d| d.hardware_id.as_str()),
+        (DEVICE_OSES, DEVICE_OSES_LC, |d| d.os_ver.as_str()),
+    ];
+    for (attr, lowercase, field) in devices {
+        if let Some(all) = joined(l.devices.iter().map(field)) {
+            out.push((lowercase, Text(all.to_lowercase())));
+            out.push((attr, Text(all)));
+        }
     }
     out
 }
@@ -166,9 +187,9 @@ fn contains_text(attr: &'static str, needle: String) -> Translation {
     Translation::Expression(Condition::Contains(attr, Scalar::Text(needle)))
 }
 
-/// A whole email, or an email's start, among the joined ones; an email never holds the
-/// separator, so a value holding one matches nothing (as in memory).
-fn among_emails(attr: &'static str, value: &str, whole: bool) -> Translation {
+/// A whole value, or a value's start, among the joined ones (emails, device fields); a value
+/// never holds the separator, so a filter holding one matches nothing (as in memory).
+fn among_joined(attr: &'static str, value: &str, whole: bool) -> Translation {
     if value.contains(SEPARATOR) {
         return Translation::Never;
     }
@@ -231,14 +252,22 @@ pub fn translate(param: &str, lookup: Lookup, wanted: &Wanted, ctx: &Context<'_>
         ("order__store_id__startswith", _) => Expression(Condition::BeginsWith("order_store_id", w.into())),
         ("note__icontains", _) => contains_text(NOTE_LC, lower),
         ("subscription_id", _) => Expression(Condition::Equals("subscription_id", Scalar::Text(w.into()))),
-        ("license_users__true_email", _) => among_emails(USER_EMAILS, w, true),
-        ("license_users__true_email__startswith", _) => among_emails(USER_EMAILS, w, false),
+        ("license_users__true_email", _) => among_joined(USER_EMAILS, w, true),
+        ("license_users__true_email__startswith", _) => among_joined(USER_EMAILS, w, false),
         ("license_users__true_email__icontains", _) if !lower.contains(SEPARATOR) => {
             contains_text(USER_EMAILS_LC, lower)
         }
-        ("manager__true_email", _) => among_emails(MANAGER_EMAILS, w, true),
+        ("manager__true_email", _) => among_joined(MANAGER_EMAILS, w, true),
         ("manager__true_email__icontains", _) if !lower.contains(SEPARATOR) => contains_text(MANAGER_EMAILS_LC, lower),
         ("license_users__true_email__icontains" | "manager__true_email__icontains", _) => Never,
+        ("devices__hostname", _) => among_joined(DEVICE_HOSTNAMES, w, true),
+        ("devices__hardware_id", _) => among_joined(DEVICE_HARDWARE_IDS, w, true),
+        ("devices__os", _) => among_joined(DEVICE_OSES, w, true),
+        ("devices__hostname__icontains", _) if !lower.contains(SEPARATOR) => contains_text(DEVICE_HOSTNAMES_LC, lower),
+        ("devices__hardware_id__icontains", _) if !lower.contains(SEPARATOR) => {
+            contains_text(DEVICE_HARDWARE_IDS_LC, lower)
+        }
+        ("devices__os__icontains", _) if !lower.contains(SEPARATOR) => contains_text(DEVICE_OSES_LC, lower),
         (p, _) if p.starts_with("devices__") => Never,
         ("license_user_group", _) => Never,
         ("is_hardware_key_auth", _) => {
