@@ -121,6 +121,25 @@ async fn a_key_based_license_is_activated_checked_and_deactivated() {
     let (_, managed) = t.get(&format!("/api/v1/licenses/{id}/")).await;
     assert_eq!((managed["status"].clone(), managed["total_active_devices"].clone()), (json!("Inactive"), json!(0)));
 
+    // Its activation history: the activation and the deactivation (a check within the minute
+    // writes nothing), newest first; the transfer count; none of it for another company.
+    let (status, history) = t.get(&format!("/api/v1/license-activation-histories/?license={id}")).await;
+    assert_eq!(status, 200, "{history}");
+    let actions: Vec<&str> =
+        history["results"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["deactivation", "activation"]);
+    assert_eq!(history["results"][0]["hardware_id"], "hw-1");
+    let entry = history["results"][1]["id"].as_u64().unwrap();
+    assert_eq!(t.get(&format!("/api/v1/license-activation-histories/{entry}/")).await.1["action"], "activation");
+    let (_, transfers) = t.get(&format!("/api/v1/license-activation-histories/transfer_count/?license={id}")).await;
+    assert_eq!(transfers, json!({"transfer_count": 0}));
+    let stranger = Tenant::new().await;
+    assert_eq!(stranger.get(&format!("/api/v1/license-activation-histories/{entry}/")).await.0, 404);
+    assert_eq!(stranger.get("/api/v1/license-activation-histories/").await.1["count"], 0);
+    assert_eq!(
+        stranger.get(&format!("/api/v1/license-activation-histories/transfer_count/?license={id}")).await.0,
+        404
+    );
     let (status, details) = client
         .call(&t, Method::GET, "product_details", &json!({"product": "app", "include_custom_fields": "true"}))
         .await;

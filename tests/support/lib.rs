@@ -151,6 +151,9 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
         Some("license-custom-fields") => {
             Box::pin(shared::licenses::custom_field_values::license_custom_fields_handler(app, req))
         }
+        Some("license-activation-histories") => {
+            Box::pin(shared::licenses::activations::activation_histories_handler(app, req))
+        }
         Some("license-users") => Box::pin(shared::licenses::license_users::license_users_handler(app, req)),
         Some("license-histories") => Box::pin(shared::licenses::history::license_histories_handler(app, req)),
         Some("licenses-import-results") => match segments.get(1) {

@@ -9,7 +9,6 @@
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
@@ -19,55 +18,17 @@ use super::{respond, LicenseApiError};
 use crate::app::App;
 use crate::catalog::{Catalog, Product};
 use crate::ids::Id;
+use crate::licenses::activations::ActivationEntry;
 use crate::licenses::users::CompanyUser;
 use crate::licenses::{Device, License};
 use crate::orders::Order;
-use crate::store::{keys, later_than, Entity, IndexKey, StoreError, TenantStore};
-use crate::timefmt::{format_time, parse_time, rfc3339};
+use crate::store::{keys, later_than, StoreError, TenantStore};
+use crate::timefmt::{format_time, parse_time};
 
 /// A check on a device writes its `last_check` at most this often (a bounded cost per check).
 const CHECK_WRITE_EVERY: time::Duration = time::Duration::minutes(1);
 /// Writes retried after losing a race with another writer of the license.
 const RACE_RETRIES: u32 = 5;
-
-/// One activation, check or deactivation of a license on a device (LICENSE-API.md §0),
-/// written in the same transaction as the license.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActivationEntry {
-    pub id: Id,
-    pub license: Id,
-    pub product: Id,
-    /// `activation`, `check` or `deactivation`.
-    pub action: String,
-    pub hardware_id: String,
-    #[serde(with = "rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-impl Entity for ActivationEntry {
-    const KIND: &'static str = "LICENSE_ACTIVATION";
-    const NAME: &'static str = "license activation entry";
-
-    fn id(&self) -> Id {
-        self.id
-    }
-
-    fn updated_at(&self) -> OffsetDateTime {
-        self.created_at
-    }
-
-    fn primary_key(company: Id, id: Id) -> (String, String) {
-        (keys::license_activation_pk(company, id), keys::LICENSE_ACTIVATION_SK.into())
-    }
-
-    fn index_keys(&self, company: Id) -> Vec<IndexKey> {
-        vec![IndexKey {
-            index: 1,
-            pk: keys::license_activations_gsi1pk(company, self.license),
-            sk: keys::padded(self.id),
-        }]
-    }
-}
 
 /// `GET /`: 200, for the SDK's `is_online()` (no credentials).
 pub async fn root_handler(app: &App, req: Request) -> Response<Body> {

@@ -1,6 +1,7 @@
 //! Licenses: the stored item (one per license, holding its features, custom field values and
 //! users, so a license is one read) and the license JSON of API.md §3 (seed 002).
 
+pub mod activations;
 pub mod assignments;
 pub mod custom_field_values;
 pub mod handlers;

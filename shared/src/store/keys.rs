@@ -12,7 +12,7 @@
 //! | … counted marker  | `T#<company>#IMPORT#<id>`            | `SEEN#<KIND>#<id>` |                       |
 //! | user's license    | `T#<company>#UL#<user>`              | `<license>`   |                            |
 //! | license user      | `T#<company>#LICENSE_USER#<id>`      | `LICENSE_USER` | `T#<company>#LICENSE_USERS` / `<id>` |
-//! | activation entry  | `T#<company>#ACTIVATION#<id>`        | `ACTIVATION`  | `T#<company>#LA#<license>` / `<id>` |
+//! | activation entry  | `T#<company>#ACTIVATION#<id>`        | `ACTIVATION`  | `T#<company>#LA#<license>` / `<id>`; GSI2 `T#<company>#ACTIVATIONS` / `<id>` |
 //! | history entry     | `T#<company>#HISTORY#<id>`           | `HISTORY`     | `T#<company>#LH#<license>` / `<id>`; GSI2 `T#<company>#HISTORIES` / `<id>` |
 //! | license counters  | `T#<company>#COUNTS`                 | `LICENSES#<shard>`, `PRODUCT#<id>#<shard>`, `MONTH#<yyyy-mm>#<shard>` | |
 //! | value counters    | `T#<company>#COUNTS`                 | `CFVALUES#<shard>`, `CFFIELD#<field>#<shard>` | |
@@ -301,6 +301,10 @@ pub const LICENSE_ACTIVATION_SK: &str = "ACTIVATION";
 
 pub fn license_activations_gsi1pk(company: Id, license: Id) -> String {
     format!("T#{company}#LA#{}", padded(license))
+}
+
+pub fn activations_gsi2pk(company: Id) -> String {
+    format!("T#{company}#ACTIVATIONS")
 }
 
 pub fn license_history_gsi1pk(company: Id, license: Id) -> String {
