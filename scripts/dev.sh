@@ -4,6 +4,8 @@
 # `cargo lambda watch` at http://127.0.0.1:$API_PORT/api/v1/..., bridges the import queue to the
 # worker, and writes .local/dev.env once every route answers. Ctrl-C stops all of it.
 set -euo pipefail
+# Debug builds need deeper thread stacks than 2 MiB (see .cargo/config.toml).
+export RUST_MIN_STACK=${RUST_MIN_STACK:-8388608}
 cd "$(dirname "$0")/.."
 API_PORT=${API_PORT:-9000}
 MOTO_PORT=${MOTO_PORT:-4566}

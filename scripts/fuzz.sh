@@ -9,6 +9,8 @@
 # UTF-8, before any function runs (API Gateway base64-encodes such bodies, and the handlers
 # answer 400: tests/api/http.rs), so against it negative bodies are left out (MODE=positive).
 set -euo pipefail
+# Debug builds need deeper thread stacks than 2 MiB (see .cargo/config.toml).
+export RUST_MIN_STACK=${RUST_MIN_STACK:-8388608}
 cd "$(dirname "$0")/.."
 scripts/venv.sh
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -3,6 +3,8 @@
 # (LICENSE-API.md), served by tests/local_api.rs over plain HTTP on its own tables in the moto
 # of the environment (AWS_ENDPOINT_URL; scripts/test.sh starts one). Run by make test.
 set -euo pipefail
+# Debug builds need deeper thread stacks than 2 MiB (see .cargo/config.toml).
+export RUST_MIN_STACK=${RUST_MIN_STACK:-8388608}
 cd "$(dirname "$0")/.."
 scripts/venv.sh
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -364,3 +364,37 @@ async fn a_trial_is_given_once_per_email_and_product() {
     .unwrap();
     assert_eq!(ends - OffsetDateTime::now_utc().date(), time::Duration::days(14));
 }
+
+#[tokio::test]
+async fn a_users_licenses_and_a_customers_users_are_found() {
+    let t = Tenant::new().await;
+    t.product("app").await;
+    let client = Client::of(&t).await;
+    let (status, order) = t
+        .post(
+            "/api/v1/orders/create_order/",
+            &json!({"id": "o-dir", "customer": {"email": "buyer@example.com"}, "items": [{"product_code": "app", "licenses": [
+                {"users": [{"email": "u1@example.com"}, {"email": "u2@example.com"}]}, {"users": [{"email": "u1@example.com"}]}]}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{order}");
+    let licenses = order["order_items"][0]["licenses"].as_array().unwrap();
+    let password = licenses[0]["license_users"][0]["initial_password"].as_str().unwrap().to_string();
+    let ask = json!({"product": "app", "username": "u1@example.com", "password": password});
+    let (status, found) = client.call(&t, Method::GET, "user_licenses", &ask).await;
+    assert_eq!(status, 200, "{found}");
+    let ids: Vec<u64> = found.as_array().unwrap().iter().map(|l| l["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [licenses[0]["id"].as_u64().unwrap(), licenses[1]["id"].as_u64().unwrap()]);
+    let wrong = json!({"product": "app", "username": "u1@example.com", "password": "nope"});
+    assert_eq!(client.call(&t, Method::GET, "user_licenses", &wrong).await.1["code"], "unknown_user_or_password");
+
+    let (_, users) = client
+        .call(&t, Method::GET, "customer_license_users", &json!({"product": "app", "customer": "Buyer@example.com"}))
+        .await;
+    let emails: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
+    assert_eq!(emails, ["u1@example.com", "u2@example.com"]);
+    let (status, unknown) = client
+        .call(&t, Method::GET, "customer_license_users", &json!({"product": "app", "customer": "x@example.com"}))
+        .await;
+    assert_eq!((status, unknown["code"].clone()), (400, json!("customer_not_found")));
+}

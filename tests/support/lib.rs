@@ -98,6 +98,10 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
             "product_details" => Box::pin(v4::product_details_handler(app, req)),
             "change_password" => Box::pin(v4::change_password_handler(app, req)),
             "trial_key" => Box::pin(shared::license_api::trials::trial_key_handler(app, req)),
+            "user_licenses" => Box::pin(shared::license_api::directory::user_licenses_handler(app, req)),
+            "customer_license_users" => {
+                Box::pin(shared::license_api::directory::customer_license_users_handler(app, req))
+            }
             "add_consumption" => Box::pin(usage::add_consumption_handler(app, req)),
             "add_feature_consumption" => Box::pin(usage::add_feature_consumption_handler(app, req)),
             "check_license_feature" => Box::pin(usage::check_license_feature_handler(app, req)),

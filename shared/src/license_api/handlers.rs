@@ -267,7 +267,7 @@ pub(super) async fn license_of(
 
 /// The company's license user of `email`, with `password` if given
 /// (`unknown_user_or_password` for an unknown user or a wrong password).
-async fn company_user(
+pub(super) async fn company_user(
     store: TenantStore<'_>,
     email: &str,
     password: Option<&str>,
@@ -288,7 +288,7 @@ async fn company_user(
 }
 
 /// Whether the license's order committed it (a staged order's licenses show at its commit).
-async fn visible(store: TenantStore<'_>, license: &License) -> Result<bool, LicenseApiError> {
+pub(super) async fn visible(store: TenantStore<'_>, license: &License) -> Result<bool, LicenseApiError> {
     if license.attempt.is_none() {
         return Ok(true);
     }

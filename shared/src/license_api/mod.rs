@@ -6,6 +6,7 @@
 //! over the exact bytes sent, before any gzip encoding.
 
 pub mod auth;
+pub mod directory;
 pub mod handlers;
 pub mod keys;
 pub mod trials;
