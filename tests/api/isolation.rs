@@ -67,6 +67,8 @@ async fn no_endpoint_shows_or_changes_another_company_s_objects() {
         let path = format!("/api/v1/{collection}/{id}/");
         assert_eq!(a.patch(&path, &json!({"name": "taken over"})).await.0, 404, "PATCH {path}");
     }
+    let order = objects.iter().find(|(c, _)| *c == "orders").unwrap().1;
+    assert_eq!(a.patch(&format!("/api/v1/orders/{order}/"), &json!({"reference": "taken over"})).await.0, 404);
     let license = objects.iter().find(|(c, _)| *c == "licenses").unwrap().1;
     let update =
         a.post(&format!("/api/v1/licenses/{license}/update_features/"), &json!({"product_features": []})).await;

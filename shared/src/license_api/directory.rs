@@ -6,10 +6,10 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use super::handlers::{accepted, company_user, license_object, product_of, required, visible};
+use super::handlers::{company_user, context, license_object, product_of, required, visible};
 use super::{respond, LicenseApiError};
 use crate::app::App;
-use crate::catalog::{Catalog, Customer};
+use crate::catalog::Customer;
 use crate::licenses::License;
 use crate::store::keys;
 
@@ -17,9 +17,7 @@ use crate::store::keys;
 /// of each of the user's licenses of the product, oldest first.
 pub async fn user_licenses_handler(app: &App, req: Request) -> Response<Body> {
     respond(app, &req, async {
-        let (caller, params) = accepted(app, &req, Method::GET).await?;
-        let store = app.store.tenant(caller.company);
-        let catalog = Catalog::load(store).await.map_err(LicenseApiError::from)?;
+        let (store, catalog, params, now) = context(app, &req, Method::GET).await?;
         let product = product_of(&catalog, &params)?;
         let (email, password) = (required(&params, "username")?, required(&params, "password")?);
         let user = company_user(store, &email, Some(&password)).await?;
@@ -27,7 +25,6 @@ pub async fn user_licenses_handler(app: &App, req: Request) -> Response<Body> {
         let mut licenses = store.get_many::<License>(&candidates).await.map_err(LicenseApiError::from)?;
         licenses.retain(|l| l.product == product.id && l.users.iter().any(|u| u.id == user.id));
         licenses.sort_by_key(|l| l.id);
-        let now = crate::timefmt::now();
         let mut objects = Vec::with_capacity(licenses.len());
         for license in &licenses {
             if visible(store, license).await? {
@@ -44,9 +41,7 @@ pub async fn user_licenses_handler(app: &App, req: Request) -> Response<Body> {
 /// `[{"id", "email", "first_name", "last_name", "phone_number", "is_manager"}]`.
 pub async fn customer_license_users_handler(app: &App, req: Request) -> Response<Body> {
     respond(app, &req, async {
-        let (caller, params) = accepted(app, &req, Method::GET).await?;
-        let store = app.store.tenant(caller.company);
-        let catalog = Catalog::load(store).await.map_err(LicenseApiError::from)?;
+        let (store, catalog, params, _) = context(app, &req, Method::GET).await?;
         let product = product_of(&catalog, &params)?;
         let email = required(&params, "customer")?;
         let claim = Customer::email_key(&email);

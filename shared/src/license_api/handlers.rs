@@ -39,12 +39,9 @@ pub async fn root_handler(app: &App, req: Request) -> Response<Body> {
 /// active), per the rules of §0; the License object.
 pub async fn activate_license_handler(app: &App, req: Request) -> Response<Body> {
     respond(app, &req, async {
-        let (caller, params) = accepted(app, &req, Method::POST).await?;
-        let store = app.store.tenant(caller.company);
-        let catalog = Catalog::load(store).await.map_err(LicenseApiError::from)?;
+        let (store, catalog, params, now) = context(app, &req, Method::POST).await?;
         let product = product_of(&catalog, &params)?;
         let hardware_id = required(&params, "hardware_id")?;
-        let now = crate::timefmt::now();
         if text(&params, "username").is_some() && text(&params, "password").is_none() {
             return Err(LicenseApiError::rule("missing_parameters", "A user-based activation needs the password."));
         }
@@ -73,12 +70,9 @@ pub async fn activate_license_handler(app: &App, req: Request) -> Response<Body>
 /// minute, with a `check` entry: a license read, and at most one conditional write.
 pub async fn check_license_handler(app: &App, req: Request) -> Response<Body> {
     respond(app, &req, async {
-        let (caller, params) = accepted(app, &req, Method::GET).await?;
-        let store = app.store.tenant(caller.company);
-        let catalog = Catalog::load(store).await.map_err(LicenseApiError::from)?;
+        let (store, catalog, params, now) = context(app, &req, Method::GET).await?;
         let product = product_of(&catalog, &params)?;
         let hardware_id = required(&params, "hardware_id")?;
-        let now = crate::timefmt::now();
         let (license, user) = license_of(store, product, &params).await?;
         let user = user.as_ref();
         check_usable(&license, now)?;
@@ -104,12 +98,9 @@ pub async fn check_license_handler(app: &App, req: Request) -> Response<Body> {
 /// seat is free (a new device taking it counts a transfer).
 pub async fn deactivate_license_handler(app: &App, req: Request) -> Response<Body> {
     respond(app, &req, async {
-        let (caller, params) = accepted(app, &req, Method::POST).await?;
-        let store = app.store.tenant(caller.company);
-        let catalog = Catalog::load(store).await.map_err(LicenseApiError::from)?;
+        let (store, catalog, params, now) = context(app, &req, Method::POST).await?;
         let product = product_of(&catalog, &params)?;
         let hardware_id = required(&params, "hardware_id")?;
-        let now = crate::timefmt::now();
         for round in 0..RACE_RETRIES {
             crate::store::backoff(round).await;
             let (license, user) = license_of(store, product, &params).await?;
@@ -162,8 +153,7 @@ pub async fn change_password_handler(app: &App, req: Request) -> Response<Body> 
 /// `GET /api/v4/product_details`: the product as the SDK stores it (`PRODUCT_DETAILS`, §5.3).
 pub async fn product_details_handler(app: &App, req: Request) -> Response<Body> {
     respond(app, &req, async {
-        let (caller, params) = accepted(app, &req, Method::GET).await?;
-        let catalog = Catalog::load(app.store.tenant(caller.company)).await.map_err(LicenseApiError::from)?;
+        let (_, catalog, params, _) = context(app, &req, Method::GET).await?;
         let product = product_of(&catalog, &params)?;
         let mut details = product_details(product, &catalog);
         if text(&params, "include_custom_fields").as_deref() != Some("true") {
@@ -172,6 +162,18 @@ pub async fn product_details_handler(app: &App, req: Request) -> Response<Body> 
         Ok(details)
     })
     .await
+}
+
+/// The caller's store, its catalog, the parameters and the time.
+pub(super) async fn context<'a>(
+    app: &'a App,
+    req: &Request,
+    method: Method,
+) -> Result<(TenantStore<'a>, Catalog, Map<String, Value>, OffsetDateTime), LicenseApiError> {
+    let (caller, params) = accepted(app, req, method).await?;
+    let store = app.store.tenant(caller.company);
+    let catalog = Catalog::load(store).await.map_err(LicenseApiError::from)?;
+    Ok((store, catalog, params, crate::timefmt::now()))
 }
 
 /// The request's caller and parameters (a GET's query, a POST's JSON body), once its method,

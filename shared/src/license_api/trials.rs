@@ -10,20 +10,17 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::handlers::{accepted, product_of, required, text};
+use super::handlers::{context, product_of, required, text};
 use super::{respond, LicenseApiError};
 use crate::app::App;
 use crate::auth::Principal;
-use crate::catalog::Catalog;
 use crate::error::ApiError;
 
 /// `GET /api/v4/trial_key`: `{"license": "<key>"}`, or for a user-based product
 /// `{"license_user": "<email>", "initial_password": "<password>"}`.
 pub async fn trial_key_handler(app: &App, req: Request) -> Response<Body> {
     respond(app, &req, async {
-        let (caller, params) = accepted(app, &req, Method::GET).await?;
-        let store = app.store.tenant(caller.company);
-        let catalog = Catalog::load(store).await.map_err(LicenseApiError::from)?;
+        let (store, catalog, params, _) = context(app, &req, Method::GET).await?;
         let product = product_of(&catalog, &params)?;
         if product.trial_days <= 0 {
             return Err(LicenseApiError::rule("trial_not_allowed", "The product offers no trial."));
@@ -37,7 +34,7 @@ pub async fn trial_key_handler(app: &App, req: Request) -> Response<Body> {
         let body =
             trial_order(&params, &product.short_code, product.trial_days, email.as_deref(), &hardware_id, user_based);
         // The License API acts for the company as a whole, as a manager of every product would.
-        let principal = Principal { company: caller.company, products: None, key_prefix: "license-api".into() };
+        let principal = Principal { company: store.company(), products: None, key_prefix: "license-api".into() };
         let order =
             crate::orders::write::create_order(app, store, &principal, &body).await.map_err(|err| match err {
                 ApiError::Conflict(_) => LicenseApiError::rule("trial_already_used", "A trial was already given."),

@@ -8,7 +8,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
-use super::handlers::{accepted, check_usable, feature_object, license_of, product_of, required, text, write_with};
+use super::handlers::{check_usable, context, feature_object, license_of, product_of, required, text, write_with};
 use super::{respond, LicenseApiError};
 use crate::app::App;
 use crate::catalog::{Catalog, Product};
@@ -158,18 +158,6 @@ pub async fn get_device_variables_handler(app: &App, req: Request) -> Response<B
         Ok(variables_of(&license, &params))
     })
     .await
-}
-
-/// The caller's store, its catalog, the parameters and the time.
-async fn context<'a>(
-    app: &'a App,
-    req: &Request,
-    method: Method,
-) -> Result<(TenantStore<'a>, Catalog, Map<String, Value>, OffsetDateTime), LicenseApiError> {
-    let (caller, params) = accepted(app, req, method).await?;
-    let store = app.store.tenant(caller.company);
-    let catalog = Catalog::load(store).await.map_err(LicenseApiError::from)?;
-    Ok((store, catalog, params, crate::timefmt::now()))
 }
 
 /// `consumptions`: a non-zero integer (the SDK sends only non-zero deltas).
