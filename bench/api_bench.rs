@@ -138,7 +138,7 @@ async fn main() {
     // The License API (issue 15): requests signed as the vendor's SDK signs them. Each
     // activation takes a license no device has (a write); checks then read one that is active
     // (a check writes its device's last_check at most once a minute).
-    let credentials = integration_tests::license_api::Credentials::mint(&tenant.app.store, tenant.company).await;
+    let credentials = integration_tests::license_api::Credentials::mint(&tenant.app, tenant.company).await;
     let v4 = |method: Method, endpoint: &'static str, params: Value| {
         let credentials = &credentials;
         async move {

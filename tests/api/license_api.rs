@@ -13,7 +13,7 @@ struct Client(Credentials);
 
 impl Client {
     async fn of(t: &Tenant) -> Client {
-        Client(Credentials::mint(&t.app.store, t.company).await)
+        Client(Credentials::mint(&t.app, t.company).await)
     }
 
     /// `endpoint` sent at `date`, signed with `shared_key`: the status, the body and whether
@@ -133,6 +133,9 @@ async fn a_key_based_license_is_activated_checked_and_deactivated() {
     assert_eq!(t.get(&format!("/api/v1/license-activation-histories/{entry}/")).await.1["action"], "activation");
     let (_, transfers) = t.get(&format!("/api/v1/license-activation-histories/transfer_count/?license={id}")).await;
     assert_eq!(transfers, json!({"transfer_count": 0}));
+    let (_, company_wide) = t.get("/api/v1/license-activation-histories/?limit=1").await;
+    assert_eq!(company_wide["count"], 2, "the company's entries, counted by their counter");
+    assert_eq!(integration_tests::counter_mismatches(&t).await, Vec::<String>::new());
     let stranger = Tenant::new().await;
     assert_eq!(stranger.get(&format!("/api/v1/license-activation-histories/{entry}/")).await.0, 404);
     assert_eq!(stranger.get("/api/v1/license-activation-histories/").await.1["count"], 0);

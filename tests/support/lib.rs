@@ -476,11 +476,14 @@ pub async fn counter_mismatches(t: &Tenant) -> Vec<String> {
     let customers = scan::<Customer>(t).await;
     let jobs = scan::<shared::imports::ImportJob>(t).await.len() as i64;
     let users = scan::<shared::licenses::users::CompanyUser>(t).await.len() as i64;
+    use shared::licenses::activations::ActivationEntry;
+    let activations = scan::<ActivationEntry>(t).await.len() as i64;
     let entities = [
         ("orders", store.entity_count::<Order>().await, orders.len() as i64),
         ("customers", store.entity_count::<Customer>().await, customers.len() as i64),
         ("import jobs", store.entity_count::<shared::imports::ImportJob>().await, jobs),
         ("license users", store.entity_count::<shared::licenses::users::CompanyUser>().await, users),
+        ("activation entries", store.entity_count::<ActivationEntry>().await, activations),
     ];
     for (kind, counted, n) in entities {
         let counted = counted.expect("an entity counter");

@@ -18,10 +18,12 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// New credentials for `company` (`provision license-api-key`), and the public key.
-    pub async fn mint(store: &shared::store::Store, company: shared::ids::Id) -> Credentials {
+    /// New credentials for `company` (`provision license-api-key`) under `app`'s secret, and the
+    /// public key.
+    pub async fn mint(app: &shared::App, company: shared::ids::Id) -> Credentials {
         let sdk = aws_config::load_from_env().await;
-        let secret = std::env::var("LICENSE_API_SECRET").unwrap_or_else(|_| crate::LICENSE_API_SECRET.into());
+        let secret = app.config.license_api_secret.clone().expect("the app's License API secret");
+        let store = &app.store;
         // Boxed: SDK futures are deep, and test threads have small stacks.
         let (api_key, shared_key) =
             Box::pin(provision::create_license_api_key(&sdk, store, &secret, company)).await.expect("credentials");

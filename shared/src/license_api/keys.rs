@@ -43,26 +43,32 @@ pub enum KeysError {
     Malformed(&'static str),
 }
 
-/// This container's keys: read from Secrets Manager on first use.
-static LOADED: OnceCell<Keys> = OnceCell::const_new();
+/// This container's keys, with the secret they were read from: read on first use.
+static LOADED: OnceCell<(String, Keys)> = OnceCell::const_new();
 
-/// The keys of the secret `secret_id` (read once per container).
+/// The keys of the secret `secret_id`, read once per container (a process serves one
+/// deployment: asking for another secret afterwards is an error, never the wrong keys).
 pub async fn load(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: Option<&str>,
 ) -> Result<&'static Keys, KeysError> {
-    LOADED
+    let id = secret_id.ok_or(KeysError::NotConfigured)?;
+    let (loaded_id, keys) = LOADED
         .get_or_try_init(|| async {
-            let id = secret_id.ok_or(KeysError::NotConfigured)?;
             let out = client
                 .get_secret_value()
                 .secret_id(id)
                 .send()
                 .await
                 .map_err(|e| KeysError::Aws(crate::store::error_text(&e)))?;
-            Keys::from_secret(out.secret_string().ok_or(KeysError::Malformed("no secret string"))?)
+            let keys = Keys::from_secret(out.secret_string().ok_or(KeysError::Malformed("no secret string"))?)?;
+            Ok::<_, KeysError>((id.to_string(), keys))
         })
-        .await
+        .await?;
+    match loaded_id == id {
+        true => Ok(keys),
+        false => Err(KeysError::Malformed("this process already serves another License API secret")),
+    }
 }
 
 impl Keys {

@@ -113,7 +113,7 @@ fn read_assigned_list(body: &Map<String, Value>, now: time::OffsetDateTime) -> R
 /// `assign_user/`: the license JSON after. Its DynamoDB requests: the license and the email's
 /// claim (one BatchGetItem), the catalog version, the user with the license's customer and
 /// users (one BatchGetItem), and one transaction that also creates the user if new (so a
-/// refused or lost assignment creates nobody).
+/// refused or lost assignment creates nobody) and the user's entry for the License API.
 async fn assign_one(
     app: &App,
     routed: &Routed,
@@ -136,17 +136,18 @@ async fn assign_one(
         Some(user) => (user.clone(), false),
         None => (CompanyUser::new(app.ids().await?.next_id(), &entry, now), true),
     };
-    // Before the license: a user-based activation finds a user's licenses by this entry.
-    store.index_user_licenses(&[(user.id, license.id)]).await?;
     let mut changed = license.clone();
     changed.users.push(LicenseUser { id: user.id, password: None, ..entry });
-    let changed =
-        commit_change_with(app, principal, &license, changed, Action::UserAssigned, &catalog, |tx| match new {
+    let changed = commit_change_with(app, principal, &license, changed, Action::UserAssigned, &catalog, |tx| {
+        // A user-based activation finds a user's licenses by this entry.
+        tx.index_user_license(user.id, license.id)?;
+        match new {
             // Another request claiming the email meanwhile fails this one: a 409, nothing written.
             true => tx.create_after_lookup(&user),
             false => Ok(()),
-        })
-        .await?;
+        }
+    })
+    .await?;
     related.users.insert(user.id, user);
     Ok(changed.render(&RenderCtx { company: principal.company, catalog: &catalog, related: &related }))
 }

@@ -937,16 +937,22 @@ impl<'a> TenantStore<'a> {
     pub async fn index_user_licenses(&self, pairs: &[(Id, Id)]) -> Result<(), StoreError> {
         let mut requests = Vec::with_capacity(pairs.len());
         for (user, license) in pairs {
-            let mut item = Item::new();
-            item.insert(keys::PK.into(), s(keys::user_licenses_pk(self.company, *user)));
-            item.insert(keys::SK.into(), s(keys::padded(*license)));
-            item.insert("license".into(), AttributeValue::N(license.to_string()));
-            item.insert("entity".into(), s("USER_LICENSE"));
+            let item = self.user_license_item(*user, *license);
             let put =
                 PutRequest::builder().set_item(Some(item)).build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
         self.store.batch_write(requests).await
+    }
+
+    /// The entry saying that `user` is on `license`.
+    fn user_license_item(&self, user: Id, license: Id) -> Item {
+        let mut item = Item::new();
+        item.insert(keys::PK.into(), s(keys::user_licenses_pk(self.company, user)));
+        item.insert(keys::SK.into(), s(keys::padded(license)));
+        item.insert("license".into(), AttributeValue::N(license.to_string()));
+        item.insert("entity".into(), s("USER_LICENSE"));
+        item
     }
 
     /// The licenses user `user` may be on (one Query; readers check each license's users).
@@ -1288,6 +1294,24 @@ impl Transaction<'_> {
         let item = self.tenant.store.item_of(record, pk, sk, &[], &[], kind)?;
         let exists = StoreError::Stale(format!("This {} was already written.", kind.to_lowercase()));
         self.writes.push(self.tenant.store.put_new(item, exists));
+        Ok(())
+    }
+
+    /// The entry saying that `user` is on `license` (see [`TenantStore::index_user_licenses`]),
+    /// written with this transaction, unconditionally (it may be there from before).
+    pub fn index_user_license(&mut self, user: Id, license: Id) -> Result<(), StoreError> {
+        let item = self.tenant.user_license_item(user, license);
+        let put = Put::builder()
+            .table_name(self.tenant.store.table())
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let unreachable = StoreError::Corrupt("an unconditional put failed its condition".into());
+        self.writes.push(Write {
+            item: TransactWriteItem::builder().put(put).build(),
+            conflict: unreachable,
+            bytes: MARKER_BYTES,
+        });
         Ok(())
     }
 
