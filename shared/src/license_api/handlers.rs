@@ -275,12 +275,8 @@ pub(super) async fn company_user(
     password: Option<&str>,
 ) -> Result<CompanyUser, LicenseApiError> {
     let unknown = || LicenseApiError::rule("unknown_user_or_password", "Unknown user or wrong password.");
-    let claim = CompanyUser::email_claim(email);
-    let owner = store.unique_owner(claim.kind, &claim.scope, &claim.value).await.map_err(LicenseApiError::from)?;
-    let user = match owner {
-        Some(id) => store.get::<CompanyUser>(id).await.map_err(LicenseApiError::from)?.ok_or_else(unknown)?,
-        None => return Err(unknown()),
-    };
+    let user =
+        crate::licenses::users::by_email(store, email).await.map_err(LicenseApiError::from)?.ok_or_else(unknown)?;
     match password {
         Some(given) if !user.password_hash.as_deref().is_some_and(|stored| crate::passwords::verify(stored, given)) => {
             Err(unknown())

@@ -88,8 +88,8 @@ pub async fn license_custom_fields_handler(app: &App, req: Request) -> Response<
                 let mut changed = license.clone();
                 changed.custom_fields[at].value = text;
                 let row = ValueRow::of(&changed, &changed.custom_fields[at]);
-                write(app, &routed.principal, &license, changed).await?;
-                Ok(ok(&row.render(&Catalog::load(app.store.tenant(routed.principal.company)).await?)))
+                let catalog = write(app, &routed.principal, &license, changed).await?;
+                Ok(ok(&row.render(&catalog)))
             }
             (true, Method::DELETE) => {
                 let routed = route(app, &req, &["license-custom-fields", "{id}"], Method::DELETE).await?;
@@ -124,10 +124,12 @@ async fn value_of(app: &App, routed: &Routed) -> Result<(License, usize), ApiErr
     Ok((license, at))
 }
 
-/// Writes a change of a license's values with its `updated` history entry (a lost race: 409).
-async fn write(app: &App, principal: &Principal, license: &License, changed: License) -> Result<License, ApiError> {
+/// Writes a change of a license's values with its `updated` history entry (a lost race: 409);
+/// the catalog it read, for the answer.
+async fn write(app: &App, principal: &Principal, license: &License, changed: License) -> Result<Catalog, ApiError> {
     let catalog = Catalog::load(app.store.tenant(principal.company)).await?;
-    commit_change(app, principal, license, changed, Action::Updated, &catalog).await
+    commit_change(app, principal, license, changed, Action::Updated, &catalog).await?;
+    Ok(catalog)
 }
 
 /// `POST /api/v1/license-custom-fields/` with `{"license", "product_custom_field", "value"}`:

@@ -118,12 +118,7 @@ async fn list(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             (count, page.into_iter().cloned().collect(), license)
         }
         (None, Some(email)) => {
-            let claim = CompanyUser::email_claim(email);
-            let owner = store.unique_owner(claim.kind, &claim.scope, &claim.value).await?;
-            let users: Vec<CompanyUser> = match owner {
-                Some(id) => store.get::<CompanyUser>(id).await?.into_iter().collect(),
-                None => Vec::new(),
-            };
+            let users: Vec<CompanyUser> = users::by_email(store, email).await?.into_iter().collect();
             let (count, page) = query.apply(&users, &None);
             (count, page.into_iter().cloned().collect(), None)
         }

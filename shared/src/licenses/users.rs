@@ -113,6 +113,15 @@ impl CompanyUser {
 /// Most users one license holds (and one order's license lists): a bound on the item's size.
 pub const MAX_LICENSE_USERS: usize = 100;
 
+/// The company's license user of `email` (any case), if any: its claim, then its item.
+pub async fn by_email(store: TenantStore<'_>, email: &str) -> Result<Option<CompanyUser>, StoreError> {
+    let claim = CompanyUser::email_claim(email);
+    match store.unique_owner(claim.kind, &claim.scope, &claim.value).await? {
+        Some(id) => store.get::<CompanyUser>(id).await,
+        None => Ok(None),
+    }
+}
+
 /// A license user as a body gives it (API.md §4 `users`, §8.2 `assign_user`), its `email`
 /// already read: the person, its values on the license, and the password for a user new to
 /// the company. Its id is the company user's, set once that is known.
