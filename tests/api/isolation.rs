@@ -33,6 +33,14 @@ async fn company_with_everything() -> (Tenant, Vec<(&'static str, u64)>) {
     let (status, job) = b.post("/api/v1/licenses/import_from_csv/upload_url/", &json!({})).await;
     assert_eq!(status, 200, "{job}");
     let job = job["job_id"].as_u64().unwrap();
+    // A device, activated through B's License API credentials.
+    let client = super::license_api::Client::of(&b).await;
+    let mut activation = super::license_api::on("B-KEY-1", "b-machine");
+    activation["product"] = json!("secret");
+    let (status, activated) = client.call(&b, Method::POST, "activate_license", &activation).await;
+    assert_eq!(status, 200, "{activated}");
+    let (_, devices) = b.get(&format!("/api/v1/devices/?license={license}")).await;
+    let device = devices["results"][0]["id"].as_u64().unwrap();
     let objects = vec![
         ("products", product),
         ("product-features", feature),
@@ -45,6 +53,7 @@ async fn company_with_everything() -> (Tenant, Vec<(&'static str, u64)>) {
         ("licenses-import-results", job),
         ("license-users", user),
         ("license-custom-fields", value),
+        ("devices", device),
     ];
     (b, objects)
 }
@@ -106,6 +115,15 @@ async fn no_endpoint_shows_or_changes_another_company_s_objects() {
     assert_eq!(b.get(&value_path).await.1["value"], "", "B's value is unchanged");
     let (_, history) = a.get(&format!("/api/v1/license-histories/?license={license}")).await;
     assert_eq!(history["count"], 0, "B's history is not A's");
+    // B's devices (issue 15): neither reset, blacklisted nor found by hardware id or hostname.
+    let device = objects.iter().find(|(c, _)| *c == "devices").unwrap().1;
+    for action in ["reset", "blacklist"] {
+        assert_eq!(a.post(&format!("/api/v1/devices/{device}/{action}/"), &json!({})).await.0, 404, "{action}");
+    }
+    for query in ["hardware_id=b-machine", "hostname=h", &format!("license={license}")] {
+        assert_eq!(a.get(&format!("/api/v1/devices/?{query}")).await.1["count"], 0, "{query}");
+    }
+    assert_eq!(b.get(&format!("/api/v1/devices/{device}/")).await.1["device_active"], true, "B's device is unchanged");
     let unchanged = b.get(&format!("/api/v1/licenses/{license}/")).await.1;
     assert_eq!(unchanged["license_key"], "B-KEY-1");
     assert_eq!((unchanged["note"].clone(), unchanged["enabled"].clone()), (json!(null), json!(true)));

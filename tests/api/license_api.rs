@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 /// A tenant's License API client.
-struct Client(Credentials);
+pub struct Client(pub Credentials);
 
 impl Client {
-    async fn of(t: &Tenant) -> Client {
+    pub async fn of(t: &Tenant) -> Client {
         Client(Credentials::mint(&t.app, t.company).await)
     }
 
@@ -34,7 +34,7 @@ impl Client {
         (status, value, signed)
     }
 
-    async fn call(&self, t: &Tenant, method: Method, endpoint: &str, params: &Value) -> (u16, Value) {
+    pub async fn call(&self, t: &Tenant, method: Method, endpoint: &str, params: &Value) -> (u16, Value) {
         let now = OffsetDateTime::now_utc();
         let (status, body, signed) = self.call_at(t, method, endpoint, params, now, &self.0.shared_key).await;
         assert!(signed, "{endpoint}: the response carries a valid LicenseSignature");
@@ -43,7 +43,7 @@ impl Client {
 }
 
 /// A product `app` and its license `key` (from an order); the license id.
-async fn license(t: &Tenant, key: &str, extra: Value) -> u64 {
+pub async fn license(t: &Tenant, key: &str, extra: Value) -> u64 {
     let mut license = json!({"key": key});
     license.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     let (status, order) = t
@@ -56,7 +56,7 @@ async fn license(t: &Tenant, key: &str, extra: Value) -> u64 {
     order["order_items"][0]["licenses"][0]["id"].as_u64().unwrap()
 }
 
-fn on(key: &str, hardware_id: &str) -> Value {
+pub fn on(key: &str, hardware_id: &str) -> Value {
     json!({"product": "app", "license_key": key, "hardware_id": hardware_id, "os_ver": "linux", "hostname": "h",
            "ip": "127.0.0.1", "mac_address": "00:00", "is_vm": false, "vm_info": null, "sdk_ver": "PythonSDK 4.0.0"})
 }

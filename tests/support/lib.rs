@@ -90,7 +90,7 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
     let path = req.uri().path().to_string();
     if let Some(endpoint) = path.split("/api/v4/").nth(1) {
         use shared::license_api::handlers as v4;
-        use shared::license_api::usage;
+        use shared::license_api::{bundles, floating, usage};
         let handler: Handler = match endpoint.trim_end_matches('/') {
             "activate_license" => Box::pin(v4::activate_license_handler(app, req)),
             "check_license" => Box::pin(v4::check_license_handler(app, req)),
@@ -107,6 +107,13 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
             "check_license_feature" => Box::pin(usage::check_license_feature_handler(app, req)),
             "track_device_variables" => Box::pin(usage::track_device_variables_handler(app, req)),
             "get_device_variables" => Box::pin(usage::get_device_variables_handler(app, req)),
+            "floating/borrow" => Box::pin(floating::floating_borrow_handler(app, req)),
+            "floating/release" => Box::pin(floating::floating_release_handler(app, req)),
+            "floating/feature_borrow" => Box::pin(floating::feature_borrow_handler(app, req)),
+            "floating/feature_release" => Box::pin(floating::feature_release_handler(app, req)),
+            "activate_bundle" => Box::pin(bundles::activate_bundle_handler(app, req)),
+            "check_bundle" => Box::pin(bundles::check_bundle_handler(app, req)),
+            "deactivate_bundle" => Box::pin(bundles::deactivate_bundle_handler(app, req)),
             _ => Box::pin(shared::http::not_found(app, req)),
         };
         return handler.await;
@@ -155,6 +162,11 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
         Some("license-custom-fields") => {
             Box::pin(shared::licenses::custom_field_values::license_custom_fields_handler(app, req))
         }
+        Some("devices") => match segments.get(2).map(String::as_str) {
+            Some("reset") => Box::pin(shared::licenses::devices::reset_device_handler(app, req)),
+            Some("blacklist") => Box::pin(shared::licenses::devices::blacklist_device_handler(app, req)),
+            _ => Box::pin(shared::licenses::devices::devices_handler(app, req)),
+        },
         Some("license-activation-histories") => {
             Box::pin(shared::licenses::activations::activation_histories_handler(app, req))
         }
@@ -509,6 +521,25 @@ pub async fn counter_mismatches(t: &Tenant) -> Vec<String> {
             store.counter(&shared::store::keys::custom_field_counter_prefix(field.id)).await.expect("a field counter");
         if counted != n {
             mismatches.push(format!("custom field {}: counter {counted} but {n} values", field.name));
+        }
+    }
+    // Devices (active and blacklisted, each with a marker): the company's and each product's.
+    use shared::store::keys::{devices_counter_prefix, DEVICES_COUNTER_PREFIX};
+    let devices_of = |product: Option<Id>| {
+        licenses
+            .iter()
+            .filter(move |l| product.is_none_or(|p| l.product == p))
+            .map(|l| l.devices.iter().chain(&l.blacklisted_devices).filter(|d| d.id != 0).count() as i64)
+    };
+    let counted = store.counter(DEVICES_COUNTER_PREFIX).await.expect("the device counter");
+    if counted != devices_of(None).sum::<i64>() {
+        mismatches.push(format!("devices: counter {counted} but {}", devices_of(None).sum::<i64>()));
+    }
+    for product in &catalog.products {
+        let counted = store.counter(&devices_counter_prefix(product.id)).await.expect("a device counter");
+        let n: i64 = devices_of(Some(product.id)).sum();
+        if counted != n {
+            mismatches.push(format!("devices of {}: counter {counted} but {n}", product.short_code));
         }
     }
     for customer in customers {

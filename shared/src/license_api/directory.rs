@@ -28,7 +28,7 @@ pub async fn user_licenses_handler(app: &App, req: Request) -> Response<Body> {
         let mut objects = Vec::with_capacity(licenses.len());
         for license in &licenses {
             if visible(store, license).await? {
-                objects.push(license_object(store, license, Some(&user), product, &catalog, now));
+                objects.push(license_object(store, license, Some(&user), product, &catalog, None, now));
             }
         }
         Ok(Value::Array(objects))

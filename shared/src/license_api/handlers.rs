@@ -22,13 +22,13 @@ use crate::licenses::activations::ActivationEntry;
 use crate::licenses::users::CompanyUser;
 use crate::licenses::{Device, License};
 use crate::orders::Order;
-use crate::store::{keys, later_than, StoreError, TenantStore};
+use crate::store::{keys, later_than, StoreError, TenantStore, Transaction};
 use crate::timefmt::{format_time, parse_time};
 
 /// A check on a device writes its `last_check` at most this often (a bounded cost per check).
-const CHECK_WRITE_EVERY: time::Duration = time::Duration::minutes(1);
+pub(super) const CHECK_WRITE_EVERY: time::Duration = time::Duration::minutes(1);
 /// Writes retried after losing a race with another writer of the license.
-const RACE_RETRIES: u32 = 5;
+pub(super) const RACE_RETRIES: u32 = 5;
 
 /// `GET /`: 200, for the SDK's `is_online()` (no credentials).
 pub async fn root_handler(app: &App, req: Request) -> Response<Body> {
@@ -50,12 +50,20 @@ pub async fn activate_license_handler(app: &App, req: Request) -> Response<Body>
             let (license, user) = license_of(store, product, &params).await?;
             let user = user.as_ref();
             check_usable(&license, now)?;
+            let seen =
+                |license: &License| license_object(store, license, user, product, &catalog, Some(&hardware_id), now);
             if license.devices.iter().any(|d| d.hardware_id == hardware_id) {
-                return Ok(license_object(store, &license, user, product, &catalog, now));
+                return Ok(seen(&license));
             }
-            let activated = activate(&license, user.map(|u| u.id), device(&params, &hardware_id, now), now)?;
+            if license.is_blacklisted(&hardware_id) {
+                return Err(blacklisted());
+            }
+            let id = app.ids().await.map_err(|e| StoreError::Aws(e.to_string()))?.next_id();
+            let activated = activate(&license, device(&params, &hardware_id, (id, user.map(|u| u.id)), now)?, now)?;
+            let at = activated.devices.len() - 1;
+            let activated = super::floating::hold_seat(&activated, at, now)?;
             match write(app, store, &license, &activated, "activation", &hardware_id, now).await {
-                Ok(()) => return Ok(license_object(store, &activated, user, product, &catalog, now)),
+                Ok(()) => return Ok(seen(&activated)),
                 Err(StoreError::Stale(_)) => continue,
                 Err(other) => return Err(other.into()),
             }
@@ -67,29 +75,38 @@ pub async fn activate_license_handler(app: &App, req: Request) -> Response<Body>
 
 /// `GET /api/v4/check_license`: the License object, if the license is usable and active on this
 /// device (else `license_not_active`). Its device's `last_check` is written at most once a
-/// minute, with a `check` entry: a license read, and at most one conditional write.
+/// minute, with a `check` entry: a license read, and at most one conditional write. A floating
+/// cloud license's check also takes or renews the device's seat (`floating`): a device without
+/// a seat always writes, and retries a lost race.
 pub async fn check_license_handler(app: &App, req: Request) -> Response<Body> {
     respond(app, &req, async {
         let (store, catalog, params, now) = context(app, &req, Method::GET).await?;
         let product = product_of(&catalog, &params)?;
         let hardware_id = required(&params, "hardware_id")?;
-        let (license, user) = license_of(store, product, &params).await?;
-        let user = user.as_ref();
-        check_usable(&license, now)?;
-        let Some(at) = license.devices.iter().position(|d| d.hardware_id == hardware_id) else {
-            return Err(LicenseApiError::rule("license_not_active", "The license is not active on this device."));
-        };
-        if now - license.devices[at].last_check < CHECK_WRITE_EVERY {
-            return Ok(license_object(store, &license, user, product, &catalog, now));
+        for round in 0..RACE_RETRIES {
+            crate::store::backoff(round).await;
+            let (license, user) = license_of(store, product, &params).await?;
+            let seen = |license: &License| {
+                license_object(store, license, user.as_ref(), product, &catalog, Some(&hardware_id), now)
+            };
+            check_usable(&license, now)?;
+            let at = device_at(&license, &hardware_id)?;
+            let needs_seat = license.is_floating_cloud && !license.devices[at].holds_seat(now);
+            if now - license.devices[at].last_check < CHECK_WRITE_EVERY && !needs_seat {
+                return Ok(seen(&license));
+            }
+            let mut checked = super::floating::hold_seat(&license, at, now)?;
+            checked.devices[at].last_check = now;
+            checked.last_check = Some(now);
+            match write(app, store, &license, &checked, "check", &hardware_id, now).await {
+                Ok(()) => return Ok(seen(&checked)),
+                Err(StoreError::Stale(_)) if needs_seat => continue,
+                // Another writer got there first: this check stands without its write.
+                Err(StoreError::Stale(_)) => return Ok(seen(&checked)),
+                Err(other) => return Err(other.into()),
+            }
         }
-        let mut checked = license.clone();
-        checked.devices[at].last_check = now;
-        checked.last_check = Some(now);
-        match write(app, store, &license, &checked, "check", &hardware_id, now).await {
-            // Another writer got there first: this check stands without its write.
-            Ok(()) | Err(StoreError::Stale(_)) => Ok(license_object(store, &checked, user, product, &catalog, now)),
-            Err(other) => Err(other.into()),
-        }
+        Err(LicenseApiError::from(StoreError::Stale("check".into())))
     })
     .await
 }
@@ -103,18 +120,16 @@ pub async fn deactivate_license_handler(app: &App, req: Request) -> Response<Bod
         let hardware_id = required(&params, "hardware_id")?;
         for round in 0..RACE_RETRIES {
             crate::store::backoff(round).await;
-            let (license, user) = license_of(store, product, &params).await?;
-            if !license.devices.iter().any(|d| d.hardware_id == hardware_id) {
+            let (license, _) = license_of(store, product, &params).await?;
+            let Some(at) = license.devices.iter().position(|d| d.hardware_id == hardware_id) else {
                 return Err(LicenseApiError::rule("device_not_found", "The license is not active on this device."));
-            }
+            };
             let mut deactivated = license.clone();
-            if let Some(entry) = user.and_then(|u| deactivated.users.iter_mut().find(|e| e.id == u.id)) {
-                entry.total_activations = (entry.total_activations - 1).max(0);
-            }
-            deactivated.devices.retain(|d| d.hardware_id != hardware_id);
-            deactivated.times_activated = deactivated.devices.len() as i64;
-            deactivated.active = !deactivated.devices.is_empty();
+            deactivated.free_device(at);
             deactivated.released_seats += 1;
+            for feature in &mut deactivated.features {
+                feature.floating_seats.retain(|s| s.hardware_id != hardware_id);
+            }
             match write(app, store, &license, &deactivated, "deactivation", &hardware_id, now).await {
                 Ok(()) => return Ok(json!({"deactivated": true})),
                 Err(StoreError::Stale(_)) => continue,
@@ -305,6 +320,20 @@ pub(super) fn check_usable(license: &License, now: OffsetDateTime) -> Result<(),
     Ok(())
 }
 
+/// The position of the device `hardware_id` on `license`: `license_not_active` if it has none,
+/// `device_blacklisted` if that device is blacklisted.
+pub(super) fn device_at(license: &License, hardware_id: &str) -> Result<usize, LicenseApiError> {
+    match license.devices.iter().position(|d| d.hardware_id == hardware_id) {
+        Some(at) => Ok(at),
+        None if license.is_blacklisted(hardware_id) => Err(blacklisted()),
+        None => Err(LicenseApiError::rule("license_not_active", "The license is not active on this device.")),
+    }
+}
+
+pub(super) fn blacklisted() -> LicenseApiError {
+    LicenseApiError::rule("device_blacklisted", "This device is blacklisted for the license.")
+}
+
 /// When a validity given as a date or a time ends: a date's end of day (UTC).
 fn ends(validity: Option<&str>) -> Option<OffsetDateTime> {
     let text = validity?;
@@ -314,11 +343,30 @@ fn ends(validity: Option<&str>) -> Option<OffsetDateTime> {
     }
 }
 
-/// The device an activation describes (§1.5: hardware, VM and version blocks).
-fn device(params: &Map<String, Value>, hardware_id: &str, now: OffsetDateTime) -> Device {
+/// Longest `hardware_id` or `hostname` (bytes): each keys an index of devices.
+const MAX_DEVICE_KEY_BYTES: usize = 255;
+
+/// The device `id` an activation describes (§1.5: hardware, VM and version blocks), of
+/// license user `license_user` on a user-based license.
+pub(super) fn device(
+    params: &Map<String, Value>,
+    hardware_id: &str,
+    (id, license_user): (Id, Option<Id>),
+    now: OffsetDateTime,
+) -> Result<Device, LicenseApiError> {
     // Without line breaks: the list filters find devices by these values joined with them.
     let field = |name: &str| text(params, name).unwrap_or_default().replace(['\n', '\r'], " ");
-    Device {
+    if hardware_id.len() > MAX_DEVICE_KEY_BYTES || field("hostname").len() > MAX_DEVICE_KEY_BYTES {
+        return Err(LicenseApiError::rule(
+            "validation_error",
+            format!("hardware_id and hostname take at most {MAX_DEVICE_KEY_BYTES} bytes."),
+        ));
+    }
+    Ok(Device {
+        id,
+        license_user,
+        floating_until: None,
+        borrowed_until: None,
         hardware_id: hardware_id.replace(['\n', '\r'], " "),
         hostname: field("hostname"),
         os_ver: field("os_ver"),
@@ -331,17 +379,12 @@ fn device(params: &Map<String, Value>, hardware_id: &str, now: OffsetDateTime) -
         time_activated: now,
         last_check: now,
         variables: Vec::new(),
-    }
+    })
 }
 
-/// `license` activated on `device` (new to it), for license user `user` when user-based (its
-/// own `max_activations` when above 0), per the rules of §0. Pure.
-pub fn activate(
-    license: &License,
-    user: Option<Id>,
-    device: Device,
-    now: OffsetDateTime,
-) -> Result<License, LicenseApiError> {
+/// `license` activated on `device` (new to it), for its `license_user` when user-based (that
+/// user's own `max_activations` when above 0), per the rules of §0. Pure.
+pub fn activate(license: &License, device: Device, now: OffsetDateTime) -> Result<License, LicenseApiError> {
     if device.is_vm && license.prevent_vm {
         return Err(LicenseApiError::rule("vm_not_allowed", "The license may not run on a virtual machine."));
     }
@@ -360,7 +403,7 @@ pub fn activate(
         activated.transfer_count += 1;
         activated.released_seats -= 1;
     }
-    if let Some(entry) = user.and_then(|id| activated.users.iter_mut().find(|e| e.id == id)) {
+    if let Some(entry) = device.license_user.and_then(|id| activated.users.iter_mut().find(|e| e.id == id)) {
         if entry.max_activations > 0 && entry.total_activations >= entry.max_activations {
             return Err(LicenseApiError::rule(
                 "license_activated_max_times",
@@ -387,16 +430,26 @@ pub(super) async fn write(
     hardware_id: &str,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let id = app.ids().await.map_err(|e| StoreError::Aws(e.to_string()))?.next_id();
-    let entry = ActivationEntry {
-        id,
+    let entry = activation_entry(app, license, action, hardware_id, now).await?;
+    write_with(store, license, changed, Some(&entry)).await
+}
+
+/// The activation history entry of `action` on `license` from device `hardware_id`.
+pub(super) async fn activation_entry(
+    app: &App,
+    license: &License,
+    action: &str,
+    hardware_id: &str,
+    now: OffsetDateTime,
+) -> Result<ActivationEntry, StoreError> {
+    Ok(ActivationEntry {
+        id: app.ids().await.map_err(|e| StoreError::Aws(e.to_string()))?.next_id(),
         license: license.id,
         product: license.product,
         action: action.into(),
         hardware_id: hardware_id.into(),
         created_at: now,
-    };
-    write_with(store, license, changed, Some(&entry)).await
+    })
 }
 
 /// `changed` in place of `license` (conditional on it as read: a lost race is `Stale`), with
@@ -407,14 +460,25 @@ pub(super) async fn write_with(
     changed: &License,
     entry: Option<&ActivationEntry>,
 ) -> Result<(), StoreError> {
+    let mut tx = store.transaction();
+    stage(&mut tx, license, changed, entry)?;
+    tx.commit().await
+}
+
+/// Adds to `tx` `changed` in place of `license` (conditional on it as read), and `entry`.
+pub(super) fn stage(
+    tx: &mut Transaction<'_>,
+    license: &License,
+    changed: &License,
+    entry: Option<&ActivationEntry>,
+) -> Result<(), StoreError> {
     let mut changed = changed.clone();
     changed.updated_at = later_than(license.updated_at);
-    let mut tx = store.transaction();
     tx.replace(license, &changed)?;
     if let Some(entry) = entry {
         tx.create(entry)?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// A stored date or time as the SDK parses date-times: UTC `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`.
@@ -483,16 +547,18 @@ pub fn license_object(
     user: Option<&CompanyUser>,
     product: &Product,
     catalog: &Catalog,
+    hardware_id: Option<&str>,
     now: OffsetDateTime,
 ) -> Value {
     let features: Vec<Value> = license
         .features
         .iter()
-        .filter_map(|f| {
-            let definition = catalog.features.iter().find(|d| d.id == f.feature)?;
-            Some(feature_object(f, definition))
-        })
+        .enumerate()
+        .map(|(at, _)| super::floating::feature_json(license, at, catalog, hardware_id.unwrap_or_default(), now))
+        .filter(|f| !f.is_null())
         .collect();
+    let device = hardware_id.and_then(|hw| license.devices.iter().find(|d| d.hardware_id == hw));
+    let borrowed_until = device.and_then(|d| d.borrowed_until.filter(|_| d.is_borrowed(now)));
     let custom_fields: Vec<Value> = license
         .custom_fields
         .iter()
@@ -537,11 +603,12 @@ pub fn license_object(
         "grace_period": 0,
         "is_floating": license.is_floating,
         "is_floating_cloud": license.is_floating_cloud,
-        "floating_timeout": license.floating_timeout.unwrap_or(0),
+        "floating_timeout": super::floating::timeout_minutes(license.floating_timeout),
         "floating_users": license.floating_users,
-        "floating_in_use_devices": 0,
+        "floating_in_use_devices": license.floating_in_use(now),
         "can_borrow": license.can_borrow,
-        "is_borrowed": false,
+        "is_borrowed": borrowed_until.is_some(),
+        "borrowed_until": borrowed_until.map(format_time),
         "max_borrow_time": license.max_borrow_time,
         "company": {"id": store.company()},
         "customer": null,
@@ -571,6 +638,10 @@ mod tests {
     fn on(hardware_id: &str, is_vm: bool) -> Device {
         let now = crate::timefmt::now();
         Device {
+            id: 7,
+            license_user: None,
+            floating_until: None,
+            borrowed_until: None,
             hardware_id: hardware_id.into(),
             hostname: String::new(),
             os_ver: String::new(),
@@ -591,20 +662,20 @@ mod tests {
         let now = crate::timefmt::now();
         let mut license = crate::licenses::tests::sample();
         license.max_activations = 1;
-        let one = activate(&license, None, on("a", false), now).unwrap();
+        let one = activate(&license, on("a", false), now).unwrap();
         assert_eq!((one.times_activated, one.active, one.devices.len()), (1, true, 1));
-        assert_eq!(activate(&one, None, on("b", false), now).unwrap_err().code, "license_activated_max_times");
+        assert_eq!(activate(&one, on("b", false), now).unwrap_err().code, "license_activated_max_times");
         let unlimited = License { allow_unlimited_activations: true, ..one.clone() };
-        assert_eq!(activate(&unlimited, None, on("b", false), now).unwrap().times_activated, 2);
+        assert_eq!(activate(&unlimited, on("b", false), now).unwrap().times_activated, 2);
         license.prevent_vm = true;
-        assert_eq!(activate(&license, None, on("vm", true), now).unwrap_err().code, "vm_not_allowed");
+        assert_eq!(activate(&license, on("vm", true), now).unwrap_err().code, "vm_not_allowed");
 
         // A freed seat taken by another device is a transfer, within max_transfers.
         let freed = License { devices: Vec::new(), released_seats: 1, max_transfers: 1, ..one.clone() };
-        let moved = activate(&freed, None, on("b", false), now).unwrap();
+        let moved = activate(&freed, on("b", false), now).unwrap();
         assert_eq!((moved.transfer_count, moved.released_seats), (1, 0));
         let no_more = License { devices: Vec::new(), released_seats: 1, ..moved };
-        assert_eq!(activate(&no_more, None, on("c", false), now).unwrap_err().code, "license_transfer_limit");
+        assert_eq!(activate(&no_more, on("c", false), now).unwrap_err().code, "license_transfer_limit");
     }
 
     #[test]

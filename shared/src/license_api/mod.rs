@@ -6,7 +6,9 @@
 //! over the exact bytes sent, before any gzip encoding.
 
 pub mod auth;
+pub mod bundles;
 pub mod directory;
+pub mod floating;
 pub mod handlers;
 pub mod keys;
 pub mod trials;
@@ -63,6 +65,9 @@ impl From<StoreError> for LicenseApiError {
                 code: "conflict",
                 message: "Another request changed the license; try again.".into(),
             },
+            // A write past DynamoDB's limits (an item's 400 KB, a transaction's 100 items) is
+            // the request's: a 400, never a 500.
+            StoreError::TooLarge { message, .. } => LicenseApiError::rule("request_too_large", message),
             other => {
                 tracing::error!(error = %other, "license api storage error");
                 LicenseApiError::internal()

@@ -8,10 +8,12 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
-use super::handlers::{check_usable, context, feature_object, license_of, product_of, required, text, write_with};
+use super::floating::{feature_json, hold_feature_seat};
+use super::handlers::{check_usable, context, device_at, license_of, product_of, required, text, write_with};
 use super::{respond, LicenseApiError};
 use crate::app::App;
 use crate::catalog::{Catalog, Product};
+use crate::licenses::users::CompanyUser;
 use crate::licenses::{DeviceVariable, License};
 use crate::store::{StoreError, TenantStore};
 
@@ -31,7 +33,7 @@ pub async fn add_consumption_handler(app: &App, req: Request) -> Response<Body> 
         let (store, catalog, params, now) = context(app, &req, Method::POST).await?;
         let product = product_of(&catalog, &params)?;
         let n = consumptions(&params)?;
-        let license = on_device(store, product, &params, now, |license, _| {
+        let (license, _) = on_device(store, product, &params, now, |license, _| {
             let unlimited = license.max_consumptions == 0;
             let total = consume(
                 license.total_consumptions,
@@ -67,7 +69,7 @@ pub async fn add_feature_consumption_handler(app: &App, req: Request) -> Respons
         let product = product_of(&catalog, &params)?;
         let n = consumptions(&params)?;
         let code = required(&params, "feature")?;
-        let license = on_device(store, product, &params, now, |license, _| {
+        let (license, _) = on_device(store, product, &params, now, |license, _| {
             let at = feature_at(license, &catalog, &code)?;
             let mut changed = license.clone();
             let feature = &mut changed.features[at];
@@ -81,22 +83,26 @@ pub async fn add_feature_consumption_handler(app: &App, req: Request) -> Respons
             Ok(changed)
         })
         .await?;
-        feature_of(&license, &catalog, &code)
+        let hardware_id = required(&params, "hardware_id")?;
+        Ok(feature_json(&license, feature_at(&license, &catalog, &code)?, &catalog, &hardware_id, now))
     })
     .await
 }
 
 /// `GET /api/v4/check_license_feature` with `feature`: the feature (`feature_not_found` if the
-/// license has none of that code).
+/// license has none of that code). A floating cloud feature's check takes or renews the
+/// device's seat of it (`floating`), one conditional write; any other check only reads.
 pub async fn check_license_feature_handler(app: &App, req: Request) -> Response<Body> {
     respond(app, &req, async {
         let (store, catalog, params, now) = context(app, &req, Method::GET).await?;
         let product = product_of(&catalog, &params)?;
         let code = required(&params, "feature")?;
-        let (license, _) = license_of(store, product, &params).await?;
-        check_usable(&license, now)?;
-        active_device(&license, &params)?;
-        feature_of(&license, &catalog, &code)
+        let hardware_id = required(&params, "hardware_id")?;
+        let (license, _) = on_device(store, product, &params, now, |license, _| {
+            hold_feature_seat(license, feature_at(license, &catalog, &code)?, &hardware_id, None, now)
+        })
+        .await?;
+        Ok(feature_json(&license, feature_at(&license, &catalog, &code)?, &catalog, &hardware_id, now))
     })
     .await
 }
@@ -118,7 +124,7 @@ pub async fn track_device_variables_handler(app: &App, req: Request) -> Response
                 ));
             }
         }
-        let license = on_device(store, product, &params, now, |license, at| {
+        let (license, _) = on_device(store, product, &params, now, |license, at| {
             let mut changed = license.clone();
             let variables = &mut changed.devices[at].variables;
             for (name, value) in given {
@@ -152,9 +158,7 @@ pub async fn get_device_variables_handler(app: &App, req: Request) -> Response<B
     respond(app, &req, async {
         let (store, catalog, params, now) = context(app, &req, Method::GET).await?;
         let product = product_of(&catalog, &params)?;
-        let (license, _) = license_of(store, product, &params).await?;
-        check_usable(&license, now)?;
-        active_device(&license, &params)?;
+        let (license, _) = on_device(store, product, &params, now, |license, _| Ok(license.clone())).await?;
         Ok(variables_of(&license, &params))
     })
     .await
@@ -169,31 +173,30 @@ fn consumptions(params: &Map<String, Value>) -> Result<i64, LicenseApiError> {
 
 /// The position of the device this request is from on `license` (`license_not_active` if none).
 fn active_device(license: &License, params: &Map<String, Value>) -> Result<usize, LicenseApiError> {
-    let hardware_id = required(params, "hardware_id")?;
-    license
-        .devices
-        .iter()
-        .position(|d| d.hardware_id == hardware_id)
-        .ok_or_else(|| LicenseApiError::rule("license_not_active", "The license is not active on this device."))
+    device_at(license, &required(params, "hardware_id")?)
 }
 
 /// Reads the license, checks it is usable on this device, and writes what `apply` makes of it
 /// (given the device's position), conditional on the license as read; a lost race reads again.
-async fn on_device(
+/// The license written, and the user of a user-based request.
+pub(super) async fn on_device(
     store: TenantStore<'_>,
     product: &Product,
     params: &Map<String, Value>,
     now: OffsetDateTime,
     apply: impl Fn(&License, usize) -> Result<License, LicenseApiError>,
-) -> Result<License, LicenseApiError> {
+) -> Result<(License, Option<CompanyUser>), LicenseApiError> {
     for round in 0..RACE_RETRIES {
         crate::store::backoff(round).await;
-        let (license, _) = license_of(store, product, params).await?;
+        let (license, user) = license_of(store, product, params).await?;
         check_usable(&license, now)?;
         let at = active_device(&license, params)?;
         let changed = apply(&license, at)?;
+        if changed == license {
+            return Ok((changed, user));
+        }
         match write_with(store, &license, &changed, None).await {
-            Ok(()) => return Ok(changed),
+            Ok(()) => return Ok((changed, user)),
             Err(StoreError::Stale(_)) => continue,
             Err(other) => return Err(other.into()),
         }
@@ -228,18 +231,12 @@ fn consume(total: i64, n: i64, limit: Limit) -> Result<i64, LicenseApiError> {
 }
 
 /// The position of the license's feature of code `code`.
-fn feature_at(license: &License, catalog: &Catalog, code: &str) -> Result<usize, LicenseApiError> {
+pub(super) fn feature_at(license: &License, catalog: &Catalog, code: &str) -> Result<usize, LicenseApiError> {
     license
         .features
         .iter()
         .position(|f| catalog.features.iter().any(|d| d.id == f.feature && d.code == code))
         .ok_or_else(|| LicenseApiError::rule("feature_not_found", format!("The license has no feature \"{code}\".")))
-}
-
-fn feature_of(license: &License, catalog: &Catalog, code: &str) -> Result<Value, LicenseApiError> {
-    let feature = &license.features[feature_at(license, catalog, code)?];
-    let definition = catalog.features.iter().find(|d| d.id == feature.feature).expect("feature_at found it");
-    Ok(feature_object(feature, definition))
 }
 
 /// The requesting device's variables as the SDK reads them.

@@ -52,12 +52,13 @@ impl Entity for ActivationEntry {
         (keys::license_activation_pk(company, id), keys::LICENSE_ACTIVATION_SK.into())
     }
 
+    /// Listed with its license's entries (GSI1) and with the company's (GSI2).
     fn index_keys(&self, company: Id) -> Vec<IndexKey> {
-        vec![IndexKey {
-            index: 1,
-            pk: keys::license_activations_gsi1pk(company, self.license),
-            sk: keys::padded(self.id),
-        }]
+        let sk = keys::padded(self.id);
+        vec![
+            IndexKey { index: 1, pk: keys::license_activations_gsi1pk(company, self.license), sk: sk.clone() },
+            IndexKey { index: 2, pk: keys::activations_gsi2pk(company), sk },
+        ]
     }
 }
 

@@ -8,15 +8,14 @@
 //! field's (GSI2), and counted by counters (the company's and each field's) that move with
 //! them; a list is a page of markers and one BatchGetItem of their licenses.
 
-use std::collections::{HashMap, VecDeque};
-
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use super::handlers::{visible_license, visible_of};
+use super::handlers::visible_license;
 use super::history::Action;
 use super::lifecycle::commit_change;
+use super::markers::page_of_markers;
 use super::{CustomFieldValue, License};
 use crate::app::{respond, route, App, Routed};
 use crate::auth::Principal;
@@ -26,7 +25,7 @@ use crate::http::{ok, query_pairs};
 use crate::ids::Id;
 use crate::input::{Input, LONG_TEXT};
 use crate::listing::{page_body, FilterSpec, ListQuery, ListRules, Lookup, OrderSpec, MAX_LIMIT};
-use crate::store::{keys, IndexPager, ListedClaim, TenantStore};
+use crate::store::keys;
 
 /// A value with its license, as the API shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,87 +228,13 @@ async fn list(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         }
     };
     let count = count.max(0) as usize;
-    let rows = page_of_markers(store, principal, sources, descending, query.offset, query.limit.min(count)).await?;
+    let window = (query.offset, query.limit.min(count));
+    let rows = page_of_markers(store, principal, sources, descending, window, |license, id| {
+        license.custom_fields.iter().find(|v| v.id == id).map(|v| ValueRow::of(license, v))
+    })
+    .await?;
     let results = rows.iter().map(|r| r.render(&catalog)).collect();
     Ok(ok(&page_body(req, count, query.limit, query.offset, results)))
-}
-
-/// The values `offset..offset + limit` of the markers of `sources` (GSI, partition) merged in
-/// value-id order (descending if asked). Markers whose license is not visible yet (an order
-/// still being written) are passed over, as their counters do not count them yet.
-async fn page_of_markers(
-    store: TenantStore<'_>,
-    principal: &Principal,
-    sources: Vec<(u8, String)>,
-    descending: bool,
-    offset: usize,
-    limit: usize,
-) -> Result<Vec<ValueRow>, ApiError> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let wanted = offset + limit;
-    let mut merge = MarkerMerge::new(sources, descending);
-    let mut rows = Vec::with_capacity(limit);
-    let mut seen = 0usize;
-    while seen < wanted {
-        let batch = merge.next_batch(store, (wanted - seen).min(100)).await?;
-        if batch.is_empty() {
-            break;
-        }
-        let owners: Vec<Id> = batch.iter().map(|m| m.owner).collect();
-        let licenses: HashMap<Id, License> = visible_of(store, principal, &owners).await?;
-        for marker in batch {
-            let id = marker.value.parse::<Id>().ok();
-            let found = licenses
-                .get(&marker.owner)
-                .and_then(|l| l.custom_fields.iter().find(|v| Some(v.id) == id).map(|v| ValueRow::of(l, v)));
-            let Some(row) = found else { continue };
-            seen += 1;
-            if seen > offset && rows.len() < limit {
-                rows.push(row);
-            }
-        }
-    }
-    Ok(rows)
-}
-
-/// Several markers partitions read a Query page at a time and merged by value id.
-struct MarkerMerge {
-    sources: Vec<(IndexPager<ListedClaim>, VecDeque<ListedClaim>)>,
-    descending: bool,
-}
-
-impl MarkerMerge {
-    fn new(sources: Vec<(u8, String)>, descending: bool) -> Self {
-        let sources =
-            sources.into_iter().map(|(index, pk)| (IndexPager::new(index, pk, !descending), VecDeque::new())).collect();
-        MarkerMerge { sources, descending }
-    }
-
-    /// The next `n` markers in order (fewer at the end).
-    async fn next_batch(&mut self, store: TenantStore<'_>, n: usize) -> Result<Vec<ListedClaim>, ApiError> {
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            for (pager, buffer) in &mut self.sources {
-                while buffer.is_empty() {
-                    match pager.next_page(store, n.max(25)).await? {
-                        Some(page) => buffer.extend(page),
-                        None => break,
-                    }
-                }
-            }
-            let heads = self
-                .sources
-                .iter()
-                .enumerate()
-                .filter_map(|(i, (_, b))| b.front().map(|m| (m.value.parse::<Id>().unwrap_or(0), i)));
-            let next = if self.descending { heads.max() } else { heads.min() };
-            let Some((_, i)) = next else { break };
-            out.extend(self.sources[i].1.pop_front());
-        }
-        Ok(out)
-    }
 }
 
 #[cfg(test)]

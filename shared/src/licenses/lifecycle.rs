@@ -297,8 +297,8 @@ pub async fn set_enabled_handler(app: &App, req: Request) -> Response<Body> {
     .await
 }
 
-/// `POST /api/v1/licenses/{id}/reset/`: activations, consumption, transfers and every user's
-/// activations go to 0; the license is inactive again (its status `Inactive` unless disabled).
+/// `POST /api/v1/licenses/{id}/reset/`: activations (its devices), consumption, transfers and
+/// every user's activations go to 0; the license is inactive again (its status `Inactive` unless disabled).
 pub async fn reset_handler(app: &App, req: Request) -> Response<Body> {
     respond(&req, async {
         let routed = route(app, &req, &["licenses", "{id}", "reset"], Method::POST).await?;
@@ -433,6 +433,10 @@ impl License {
 
     /// What `reset/` does (API.md §8.1).
     pub fn reset(&mut self) {
+        // Its devices go too (their markers with them): the license is active nowhere, and no
+        // freed seat is left to count a transfer. Blacklisted devices stay blacklisted.
+        self.devices.clear();
+        self.released_seats = 0;
         self.times_activated = 0;
         self.total_consumptions = 0;
         self.transfer_count = 0;

@@ -4,12 +4,14 @@
 pub mod activations;
 pub mod assignments;
 pub mod custom_field_values;
+pub mod devices;
 pub mod handlers;
 pub mod history;
 pub mod keygen;
 pub mod license_users;
 pub mod lifecycle;
 pub mod list;
+pub mod markers;
 pub mod users;
 
 use std::collections::HashMap;
@@ -23,6 +25,7 @@ use crate::ids::Id;
 use crate::license_props::Props;
 use crate::store::{keys, ClaimExtras, Entity, IndexKey, StoreError, TenantStore, UniqueKey};
 use crate::timefmt::{format_time, rfc3339, rfc3339_option};
+pub use devices::{Device, DeviceVariable, FeatureSeat};
 use users::CompanyUser;
 
 /// A product feature on a license, with the license's own values (seed 002 `product_features`).
@@ -42,6 +45,9 @@ pub struct LicenseFeature {
     pub is_floating_cloud: bool,
     pub floating_users: i64,
     pub floating_timeout: Option<i64>,
+    /// The devices holding one of a floating cloud feature's `floating_users` seats.
+    #[serde(default)]
+    pub floating_seats: Vec<FeatureSeat>,
 }
 
 impl LicenseFeature {
@@ -62,6 +68,7 @@ impl LicenseFeature {
             is_floating_cloud: false,
             floating_users: 0,
             floating_timeout: None,
+            floating_seats: Vec::new(),
         }
     }
 
@@ -108,36 +115,6 @@ pub struct LicenseUser {
     pub created_at: OffsetDateTime,
     #[serde(with = "rfc3339")]
     pub updated_at: OffsetDateTime,
-}
-
-/// A device a license is active on, as its activation described it (LICENSE-API.md §0).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Device {
-    pub hardware_id: String,
-    pub hostname: String,
-    pub os_ver: String,
-    pub ip: String,
-    pub mac_address: String,
-    pub is_vm: bool,
-    pub vm_info: Option<String>,
-    pub app_ver: Option<String>,
-    pub sdk_ver: Option<String>,
-    #[serde(with = "rfc3339")]
-    pub time_activated: OffsetDateTime,
-    #[serde(with = "rfc3339")]
-    pub last_check: OffsetDateTime,
-    /// What the application reported about the device (`track_device_variables`).
-    #[serde(default)]
-    pub variables: Vec<DeviceVariable>,
-}
-
-/// One device variable (LICENSE-API.md §5.3 DEVICE_VARIABLES).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeviceVariable {
-    pub variable: String,
-    pub value: Value,
-    #[serde(with = "rfc3339")]
-    pub created_at: OffsetDateTime,
 }
 
 /// The value a license gives one of its product's custom fields (API.md §8.3).
@@ -223,6 +200,10 @@ pub struct License {
     /// most `max_activations` unless unlimited, so it is bounded with the item.
     #[serde(default, with = "crate::catalog::json_text")]
     pub devices: Vec<Device>,
+    /// Devices a vendor blacklisted (`/devices/{id}/blacklist/`): their hardware ids may not
+    /// activate the license again. At most `devices::MAX_BLACKLISTED`.
+    #[serde(default, with = "crate::catalog::json_text")]
+    pub blacklisted_devices: Vec<Device>,
     /// Devices deactivated whose seat no new device has taken yet: the next new device is a
     /// transfer (`transfer_count`, bounded by `max_transfers`).
     #[serde(default)]
@@ -256,15 +237,21 @@ impl Entity for License {
         }
     }
 
-    /// Its key, and each custom field value's id (the marker that finds a value's license).
+    /// Its key, and each custom field value's and device's id (the markers that find a
+    /// value's or a device's license).
     fn unique_keys(&self) -> Vec<UniqueKey> {
         let key = self.license_key.iter().map(|key| License::key_claim(self.product, key));
-        key.chain(self.custom_fields.iter().map(|v| CustomFieldValue::claim(v.id))).collect()
+        key.chain(self.custom_fields.iter().map(|v| CustomFieldValue::claim(v.id)))
+            .chain(self.listed_devices().map(|d| Device::claim(d.id)))
+            .collect()
     }
 
-    /// A value's marker is listed with the company's values and its field's, and counted in
-    /// both (`custom_field_values`).
+    /// A device's marker is listed and counted as `devices` says; a value's is listed with the
+    /// company's values and its field's, and counted in both (`custom_field_values`).
     fn claim_extras(&self, company: Id, key: &UniqueKey) -> ClaimExtras {
+        if let Some(extras) = self.device_claim_extras(company, key) {
+            return extras;
+        }
         let Some(value) =
             self.custom_fields.iter().find(|v| key.kind == CustomFieldValue::CLAIM && v.id.to_string() == key.value)
         else {
@@ -414,7 +401,7 @@ impl License {
         json!({
             "id": self.id,
             "status": self.status(),
-            "floating_in_use_devices": 0,
+            "floating_in_use_devices": self.floating_in_use(crate::timefmt::now()),
             "customer": customer,
             "product_features": features,
             "product_custom_fields": custom_fields,
@@ -533,6 +520,7 @@ pub(crate) mod tests {
             custom_fields: Vec::new(),
             users: Vec::new(),
             devices: Vec::new(),
+            blacklisted_devices: Vec::new(),
             released_seats: 0,
             attempt: None,
             created_at: now,

@@ -439,6 +439,7 @@ fn read_license(
         custom_fields,
         users,
         devices: Vec::new(),
+        blacklisted_devices: Vec::new(),
         released_seats: 0,
         attempt: None,
         created_at: now,

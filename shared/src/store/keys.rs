@@ -7,6 +7,7 @@
 //! | customer          | `T#<company>#CUSTOMER#<id>`          | `CUSTOMER`    | `T#<company>#CUSTOMERS` / `<id>` |
 //! | uniqueness marker | `T#<company>#UQ#<kind>#<scope>#<v>`  | `UQ`          |                            |
 //! | … of a custom field value | `T#<company>#UQ#CUSTOM_FIELD_VALUE#-#<value>` | `UQ` | `T#<company>#CFVALUES` / `<value>`; GSI2 `T#<company>#CFVALUES#<field>` / `<value>` |
+//! | … of a device     | `T#<company>#UQ#DEVICE#-#<id>`       | `UQ`          | `T#<company>#DEVICES` / `<id>`; GSI2 `…#DEVICES#<product>`, GSI3 `…#DEVHW#<hardware_id>`, GSI4 `…#DEVHOST#<hostname>` / `<id>` |
 //! | import job        | `T#<company>#IMPORT#<id>`            | `IMPORT`      | `T#<company>#IMPORTS` / `<id>` |
 //! | … its invalid rows| `T#<company>#IMPORT#<id>`            | `INVALID#<row>` |                          |
 //! | … counted marker  | `T#<company>#IMPORT#<id>`            | `SEEN#<KIND>#<id>` |                       |
@@ -16,6 +17,7 @@
 //! | history entry     | `T#<company>#HISTORY#<id>`           | `HISTORY`     | `T#<company>#LH#<license>` / `<id>`; GSI2 `T#<company>#HISTORIES` / `<id>` |
 //! | license counters  | `T#<company>#COUNTS`                 | `LICENSES#<shard>`, `PRODUCT#<id>#<shard>`, `MONTH#<yyyy-mm>#<shard>` | |
 //! | value counters    | `T#<company>#COUNTS`                 | `CFVALUES#<shard>`, `CFFIELD#<field>#<shard>` | |
+//! | device counters   | `T#<company>#COUNTS`                 | `DEVICES#ALL#<shard>`, `DEVICES#<product>#<shard>` | |
 //! | API key           | `APIKEY#<prefix>`                    | `APIKEY`      |                            |
 //! | License API key   | `LICENSEAPIKEY#<api_key>`            | `LICENSEAPIKEY` |                          |
 //! | staged write      | `T#<company>#ATTEMPT#<id>`           | `ATTEMPT`     | `STAGED_ATTEMPTS` / `<deadline>#<company>#<id>` |
@@ -239,6 +241,31 @@ pub const CUSTOM_FIELD_VALUES_COUNTER_PREFIX: &str = "CFVALUES#";
 
 pub fn custom_field_counter_prefix(field: Id) -> String {
     format!("CFFIELD#{}#", padded(field))
+}
+
+/// A company's devices (their markers' GSI1), those of one product (GSI2), of one hardware id
+/// (GSI3) and of one hostname (GSI4): `/devices/` lists and filters them a page at a time.
+pub fn devices_gsi1pk(company: Id) -> String {
+    format!("T#{company}#DEVICES")
+}
+
+pub fn devices_of_product(company: Id, product: Id) -> String {
+    format!("T#{company}#DEVICES#{}", padded(product))
+}
+
+pub fn devices_by_hardware_id(company: Id, hardware_id: &str) -> String {
+    format!("T#{company}#DEVHW#{hardware_id}")
+}
+
+pub fn devices_by_hostname(company: Id, hostname: &str) -> String {
+    format!("T#{company}#DEVHOST#{hostname}")
+}
+
+/// The shards of the counter of a company's devices, and of one product's.
+pub const DEVICES_COUNTER_PREFIX: &str = "DEVICES#ALL#";
+
+pub fn devices_counter_prefix(product: Id) -> String {
+    format!("DEVICES#{}#", padded(product))
 }
 
 /// A company's license counter, in shards (a write adds to one at random, a read sums them),

@@ -289,10 +289,12 @@ static ORDERS: &[OrderSpec<License, LicenseCtx>] = &[
     OrderSpec { name: "is_bundle", key: |l, _| l.is_bundle.into() },
     OrderSpec { name: "order", key: |l, _| l.order.into() },
     OrderSpec { name: "order_item", key: |l, _| l.order_item.into() },
-    // Always 0 / null until devices exist (the License API): ordering by them keeps id order.
-    OrderSpec { name: "floating_in_use_devices", key: |_, _| FieldValue::Int(0) },
-    OrderSpec { name: "active_up_to_date_devices", key: |_, _| FieldValue::Int(0) },
-    OrderSpec { name: "total_active_devices", key: |_, _| FieldValue::Int(0) },
+    OrderSpec {
+        name: "floating_in_use_devices",
+        key: |l, _| FieldValue::Int(l.floating_in_use(crate::timefmt::now()) as i64),
+    },
+    OrderSpec { name: "active_up_to_date_devices", key: |l, _| FieldValue::Int(l.devices.len() as i64) },
+    OrderSpec { name: "total_active_devices", key: |l, _| FieldValue::Int(l.devices.len() as i64) },
     OrderSpec { name: "disabled_user", key: |_, _| FieldValue::Null },
     OrderSpec { name: "last_activation_device", key: |_, _| FieldValue::Null },
 ];

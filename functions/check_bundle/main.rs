@@ -1,0 +1,6 @@
+//! GET /api/v4/check_bundle (LICENSE-API.md §4.2).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::app::serve(shared::license_api::bundles::check_bundle_handler).await
+}

@@ -1,0 +1,6 @@
+//! POST /api/v4/deactivate_bundle (LICENSE-API.md §4.2).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::app::serve(shared::license_api::bundles::deactivate_bundle_handler).await
+}
