@@ -11,15 +11,21 @@ import json
 import os
 import tempfile
 import threading
+import time
 import unittest
 import urllib.request
 import uuid
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from unittest import mock
+from wsgiref.handlers import format_date_time
 
 from Crypto.PublicKey import RSA
-from licensespring.api import APIClient
+from licensespring.api import APIClient, authorization
 from licensespring.api.error import ClientError
 from licensespring.api.signature import SignatureVerifier
 from licensespring.hardware import HardwareIdProvider
+from licensespring.licensefile.bundle_manager import BundleManager
 from licensespring.licensefile.config import Configuration
 from licensespring.licensefile.error import ErrorType, LicenseStateException
 from licensespring.licensefile.license_manager import LicenseID, LicenseManager
@@ -91,15 +97,45 @@ def configuration(verifier=Verifier, shared_key=None, product=PRODUCT):
     )
 
 
-def api_client(verifier=Verifier, shared_key=None):
+def api_client(verifier=Verifier, shared_key=None, domain=DOMAIN):
     return APIClient(
         api_key=os.environ["LICENSE_API_KEY"],
         shared_key=shared_key or os.environ["LICENSE_SHARED_KEY"],
         api_protocol="http",
-        api_domain=DOMAIN,
+        api_domain=domain,
         signature_verifier=verifier,
         hardware_id_provider=Device,
     )
+
+
+class TamperingProxy(BaseHTTPRequestHandler):
+    """A man in the middle: forwards each request to the API and changes one value of the JSON
+    it answers, keeping the LicenseSignature header as it came."""
+
+    def forward(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "accept-encoding")}
+        request = urllib.request.Request(f"http://{DOMAIN}{self.path}", data=body, method=self.command, headers=headers)
+        try:
+            response = urllib.request.urlopen(request)
+        except urllib.error.HTTPError as error:
+            response = error
+        answer = json.loads(response.read())
+        if isinstance(answer, dict) and "max_activations" in answer:
+            answer["max_activations"] += 100
+        data = json.dumps(answer).encode()
+        self.send_response(response.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if response.headers.get("LicenseSignature"):
+            self.send_header("LicenseSignature", response.headers["LicenseSignature"])
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = forward
+
+    def log_message(self, *args):
+        pass
 
 
 class LicenseApiBySdk(unittest.TestCase):
@@ -247,6 +283,86 @@ class LicenseApiBySdk(unittest.TestCase):
         # Our responses fail a verifier holding another key: the SDK checks every signature.
         with self.assertRaises(ValueError):
             api_client(verifier=OtherVerifier).activate_license(product=PRODUCT, license_key=key)
+
+    def test_a_stale_date_and_a_tampered_body_are_rejected(self):
+        key = f"SDK-{RUN}-tamper"
+        new_license(key, max_activations=3)
+        # A device whose clock is 6 minutes slow: its requests are refused (Date within ±5 min).
+        slow = lambda: format_date_time(time.time() - 360)
+        with mock.patch.object(authorization, "date_header_value", slow):
+            with self.assertRaises(ClientError) as raised:
+                api_client().activate_license(product=PRODUCT, license_key=key)
+        self.assertEqual((raised.exception.status, raised.exception.code), (403, "authorization_date_skew"))
+        # A body changed on its way: the SDK's own check of our signature refuses it.
+        proxy = ThreadingHTTPServer(("127.0.0.1", 0), TamperingProxy)
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        try:
+            with self.assertRaises(ValueError):
+                api_client(domain=f"127.0.0.1:{proxy.server_port}").activate_license(product=PRODUCT, license_key=key)
+        finally:
+            proxy.shutdown()
+            proxy.server_close()
+        # Unchanged, the same answer verifies.
+        self.assertEqual(api_client().activate_license(product=PRODUCT, license_key=key)["max_activations"], 3)
+
+    def test_a_floating_seat_is_borrowed_and_released(self):
+        key = f"SDK-{RUN}-float"
+        properties = dict(is_floating_cloud=True, floating_users=1, floating_timeout=30, can_borrow=True, max_borrow_time=24)
+        license_id = new_license(key, max_activations=2, **properties)
+        license = LicenseManager(configuration()).activate_license(LicenseID.from_key(key))
+        self.assertTrue(license.is_floating())
+        self.assertIsNotNone(license.check())
+        self.assertEqual((license.floating_in_use_devices(), license.floating_timeout()), (1, 30))
+        # The only seat is this device's: another device is refused.
+        with self.assertRaises(ClientError) as raised:
+            api_client().activate_license(product=PRODUCT, license_key=key, hardware_id="sdk-device-2")
+        self.assertEqual(raised.exception.code, "no_floating_seats_available")
+
+        until = (datetime.now(timezone.utc) + timedelta(hours=2)).replace(microsecond=0)
+        license.floating_borrow(until.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        self.assertTrue(license.is_borrowed())
+        self.assertEqual(license.borrow_until().replace(tzinfo=timezone.utc), until)
+        status, devices = management("GET", f"devices/?license={license_id}")
+        device = devices["results"][0]
+        self.assertEqual((device["floating_in_use"], device["borrowed_until"]), (True, until.strftime("%Y-%m-%dT%H:%M:%SZ")))
+
+        license.floating_release(throw_e=True)
+        self.assertFalse(license.is_borrowed())
+        status, managed = management("GET", f"licenses/{license_id}/")
+        self.assertEqual((managed["floating_in_use_devices"], managed["times_activated"]), (0, 1))
+        api_client().activate_license(product=PRODUCT, license_key=key, hardware_id="sdk-device-2")
+
+    def test_a_bundle_is_activated_checked_and_deactivated(self):
+        members = [f"m{i}{RUN}" for i in (1, 2)]
+        for code in members:
+            status, product = management("POST", "products/", {"product_name": code, "short_code": code})
+            self.assertEqual(status, 201, product)
+            policy = {"product": product["id"], "name": code, "code": f"{code}-p", "max_activations": 1}
+            status, body = management("POST", "license-templates/", policy)
+            self.assertEqual(status, 201, body)
+        bundle = f"suite{RUN}"
+        status, body = management(
+            "POST", "products/", {"product_name": "Suite", "short_code": bundle, "is_bundle": True, "bundle_products": members}
+        )
+        self.assertEqual(status, 201, body)
+        key = f"SDK-{RUN}-bundle"
+        licenses = [{"key": key, "product_code": code, "policy_code": f"{code}-p"} for code in members]
+        order = {"id": f"order-{key}", "is_bundle": True, "items": [{"product_code": bundle, "licenses": licenses}]}
+        status, body = management("POST", "orders/create_order/", order)
+        self.assertEqual(status, 200, body)
+
+        manager = BundleManager(configuration(product=bundle))
+        activated = manager.activate_bundle(LicenseID.from_key(key))
+        self.assertEqual(sorted(activated), sorted(members))
+        self.assertTrue(all(license.license_active() for license in activated.values()))
+        checked = manager.check_bundle(LicenseID.from_key(key))
+        self.assertEqual(sorted(checked), sorted(members))
+        status, page = management("GET", f"licenses/?license_key={key}")
+        self.assertEqual([l["times_activated"] for l in page["results"]], [1, 1, 1])
+
+        manager.deactivate_bundle(LicenseID.from_key(key))
+        status, page = management("GET", f"licenses/?license_key={key}")
+        self.assertEqual([l["times_activated"] for l in page["results"]], [0, 0, 0])
 
 
 if __name__ == "__main__":
