@@ -344,3 +344,86 @@ async fn a_created_at_range_is_counted_from_the_month_counters_not_by_reading_it
     assert_eq!((page["count"].clone(), ids(&page).len()), (json!(240), 5));
     assert!(read < 240, "{read} items read for a count of 240 and a page of 5");
 }
+
+/// `order_by=validity_period` pages from its own index (GSI6) when nothing but the products
+/// filters: the same order as the reference (nulls first, ties by id, all reversed when
+/// descending), across products merged, at every offset, for a scoped manager too.
+#[tokio::test]
+async fn validity_ordering_pages_from_its_index_as_the_reference_orders() {
+    let t = Tenant::new().await;
+    let a = t.product("va").await;
+    let b = t.product("vb").await;
+    let dates = [None, Some("2031-03-01"), Some("2030-01-15"), Some("2031-03-01"), None, Some("2029-12-31")];
+    let mut made: Vec<(Option<&str>, u64, Id)> = Vec::new();
+    for (i, date) in dates.iter().chain(dates.iter().rev()).enumerate() {
+        let (code, product) = if i % 2 == 0 { ("va", a) } else { ("vb", b) };
+        let mut license = json!({"key": format!("VAL-{i}")});
+        if let Some(date) = date {
+            license = json!({"key": format!("VAL-{i}"), "license_type": "time-limited", "validity_period": date});
+        }
+        let body = json!({"id": format!("val-{i}"), "items": [{"product_code": code, "licenses": [license]}]});
+        let (status, order) = t.post("/api/v1/orders/create_order/", &body).await;
+        assert_eq!(status, 200, "{order}");
+        made.push((*date, order["order_items"][0]["licenses"][0]["id"].as_u64().unwrap(), product));
+    }
+    made.sort_by(|x, y| (x.0.is_some(), x.0, x.1).cmp(&(y.0.is_some(), y.0, y.1)));
+    let ascending: Vec<u64> = made.iter().map(|m| m.1).collect();
+    let descending: Vec<u64> = ascending.iter().rev().copied().collect();
+    for (order, expected) in [("validity_period", &ascending), ("-validity_period", &descending)] {
+        for (offset, limit) in [(0, 20), (0, 5), (3, 4), (10, 5), (12, 3)] {
+            let path = format!("/api/v1/licenses/?order_by={order}&offset={offset}&limit={limit}");
+            let (status, page) = t.get(&path).await;
+            assert_eq!(status, 200, "{page}");
+            let want: Vec<u64> = expected.iter().skip(offset).take(limit).copied().collect();
+            assert_eq!((ids(&page), page["count"].as_u64()), (want, Some(12)), "{path}");
+        }
+        // One product, and a manager scoped to it: that product's licenses in the same order.
+        let of_a: Vec<u64> =
+            expected.iter().filter(|id| made.iter().any(|m| m.1 == **id && m.2 == a)).copied().collect();
+        let (_, page) = t.get(&format!("/api/v1/licenses/?order_by={order}&product__short_code=va")).await;
+        assert_eq!(ids(&page), of_a, "{order} of one product");
+        let scoped = t.scoped_key(&[a]).await;
+        let path = format!("/api/v1/licenses/?order_by={order}");
+        let (_, page) = t.call_as(Some(&scoped), Method::GET, &path, None).await;
+        assert_eq!((ids(&page), page["count"].as_u64()), (of_a.clone(), Some(6)), "{order} for a scoped manager");
+    }
+    // A PATCH moves a license in the ordering (its index entry moves with it).
+    let first = ascending[0];
+    let (status, _) = t.patch(&format!("/api/v1/licenses/{first}/"), &json!({"validity_period": "2040-01-01"})).await;
+    assert_eq!(status, 200);
+    let (_, page) = t.get("/api/v1/licenses/?order_by=-validity_period&limit=1").await;
+    assert_eq!(ids(&page), [first]);
+}
+
+/// A license written before the validity index existed (no GSI6 entry) is missing from that
+/// ordering until `provision reindex` writes its entry; running it again changes nothing.
+#[tokio::test]
+async fn reindex_gives_older_licenses_their_validity_entry() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let t = Tenant::new().await;
+    t.product("old").await;
+    let body =
+        json!({"id": "old-1", "items": [{"product_code": "old", "licenses": [{"key": "OLD-1"}, {"key": "OLD-2"}]}]});
+    let (status, order) = t.post("/api/v1/orders/create_order/", &body).await;
+    assert_eq!(status, 200, "{order}");
+    let old = order["order_items"][0]["licenses"][0]["id"].as_u64().unwrap();
+    t.app
+        .store
+        .client()
+        .update_item()
+        .table_name(t.app.store.table())
+        .key("PK", AttributeValue::S(shared::store::keys::license_pk(t.company, old)))
+        .key("SK", AttributeValue::S(shared::store::keys::LICENSE_SK.into()))
+        .update_expression("REMOVE GSI6PK, GSI6SK")
+        .send()
+        .await
+        .expect("an index entry removed");
+    let (_, page) = t.get("/api/v1/licenses/?order_by=validity_period").await;
+    assert_eq!(ids(&page).len(), 1, "without its entry the license is not in the ordering: {page}");
+    assert!(provision::reindex_licenses(&t.app.store).await.expect("reindex") >= 1);
+    let (_, page) = t.get("/api/v1/licenses/?order_by=validity_period").await;
+    assert_eq!(ids(&page).len(), 2, "{page}");
+    assert!(ids(&page).contains(&old));
+    // Every license now has its entry (every write since the index existed gives one).
+    assert_eq!(provision::reindex_licenses(&t.app.store).await.expect("reindex"), 0);
+}

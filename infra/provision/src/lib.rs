@@ -243,6 +243,66 @@ async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str, queue_arn: &st
 }
 
 /// A new company and its first admin key (shown once).
+/// Writes the validity index entry (GSI6, `order_by=validity_period`) of every license that has
+/// none: licenses written before that index existed. Run once after deploying a version that
+/// adds it; safe to run again, and beside live traffic (each write is conditional on the item
+/// still lacking the entry: a license changed meanwhile was written whole, entry included).
+/// One Scan of the table, a page at a time. The number of licenses indexed.
+pub async fn reindex_licenses(store: &Store) -> Result<u64, ProvisionError> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use shared::licenses::License;
+    use shared::store::Entity;
+    let (client, table) = (store.client(), store.table());
+    let (pk, sk) = (keys::gsi_pk(keys::LICENSES_BY_VALIDITY), keys::gsi_sk(keys::LICENSES_BY_VALIDITY));
+    let mut indexed = 0;
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .filter_expression("entity = :kind AND attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", &pk)
+            .expression_attribute_values(":kind", AttributeValue::S(License::KIND.into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(aws)?;
+        for item in page.items.unwrap_or_default() {
+            let company = item.get(keys::PK).and_then(|v| v.as_s().ok()).and_then(|pk| keys::company_of(pk));
+            let (Some(company), Ok(license)) = (company, shared::store::from_item::<License>(item.clone())) else {
+                continue;
+            };
+            let Some(entry) = license.index_keys(company).into_iter().find(|k| k.index == keys::LICENSES_BY_VALIDITY)
+            else {
+                continue;
+            };
+            let written = client
+                .update_item()
+                .table_name(table)
+                .key(keys::PK, item[keys::PK].clone())
+                .key(keys::SK, item[keys::SK].clone())
+                .update_expression("SET #pk = :pk, #sk = :sk")
+                .condition_expression("attribute_exists(#key) AND attribute_not_exists(#pk)")
+                .expression_attribute_names("#key", keys::PK)
+                .expression_attribute_names("#pk", &pk)
+                .expression_attribute_names("#sk", &sk)
+                .expression_attribute_values(":pk", AttributeValue::S(entry.pk))
+                .expression_attribute_values(":sk", AttributeValue::S(entry.sk))
+                .send()
+                .await;
+            match written {
+                Ok(_) => indexed += 1,
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(err) => return Err(aws(err)),
+            }
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(indexed);
+        }
+    }
+}
+
 pub async fn create_company(store: &Store, name: &str) -> Result<(Id, String), ProvisionError> {
     let now = shared::ids::now_ms();
     let lease = store.lease_id_node(&shared::ids::new_lease_owner(), now, NodeLease::expiry(now), NODE_COUNT).await?;

@@ -1,5 +1,6 @@
 //! `provision stack` | `provision company --name N` | `provision api-key --company ID [--products ID1,ID2]`
 //! | `provision license-api-key --company ID` | `provision license-api-public-key`
+//! | `provision reindex` (after an upgrade that adds an index: see `reindex_licenses`)
 //!
 //! Reads the same environment as the functions: `TABLE_NAME`, `IMPORT_BUCKET`, for `stack`
 //! `IMPORT_QUEUE_NAME` (default `licensing-imports`), and `LICENSE_API_SECRET` (default
@@ -9,13 +10,15 @@
 use std::process::ExitCode;
 
 use provision::{
-    create_api_key, create_company, create_license_api_key, create_stack, license_api_public_key, StackNames,
+    create_api_key, create_company, create_license_api_key, create_stack, license_api_public_key, reindex_licenses,
+    StackNames,
 };
 use serde_json::json;
 use shared::store::Store;
 
 const USAGE: &str = "usage: provision stack | provision company --name NAME | provision api-key --company ID \
-     [--products ID1,ID2] | provision license-api-key --company ID | provision license-api-public-key";
+     [--products ID1,ID2] | provision license-api-key --company ID | provision license-api-public-key \
+     | provision reindex";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -85,6 +88,10 @@ async fn run(args: Vec<String>) -> Result<serde_json::Value, String> {
         Some("license-api-public-key") => {
             let pem = license_api_public_key(&sdk, &secret()?).await.map_err(|e| e.to_string())?;
             Ok(json!({ "public_key_pem": pem }))
+        }
+        Some("reindex") => {
+            let indexed = reindex_licenses(&store()?).await.map_err(|e| e.to_string())?;
+            Ok(json!({ "licenses_indexed": indexed }))
         }
         _ => Err(USAGE.into()),
     }

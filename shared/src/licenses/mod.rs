@@ -281,6 +281,11 @@ impl Entity for License {
             entry(keys::LICENSES_BY_PRODUCT, keys::licenses_by_product(company, self.product)),
             entry(keys::LICENSES_BY_ORDER, keys::licenses_by_order(company, self.order)),
             entry(keys::LICENSES_BY_MONTH, keys::licenses_by_month(company, self.created_at)),
+            IndexKey {
+                index: keys::LICENSES_BY_VALIDITY,
+                pk: keys::licenses_by_validity(company, self.product),
+                sk: keys::license_validity_sk(self.validity_period.as_deref(), self.id),
+            },
         ];
         if let Some(customer) = self.customer {
             entries.push(entry(keys::LICENSES_BY_CUSTOMER, keys::licenses_by_customer(company, customer)));

@@ -40,8 +40,8 @@ use crate::ids::Id;
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
 /// The overloaded global secondary indexes the table defines (see infra/template.yaml):
-/// `GSI1` … `GSI5`, keyed by `GSI<n>PK` / `GSI<n>SK`, projecting every attribute.
-pub const GSI_COUNT: u8 = 5;
+/// `GSI1` … `GSI6`, keyed by `GSI<n>PK` / `GSI<n>SK`, projecting every attribute.
+pub const GSI_COUNT: u8 = 6;
 
 pub fn gsi_name(index: u8) -> String {
     format!("GSI{index}")
@@ -63,6 +63,11 @@ pub fn padded(id: Id) -> String {
 
 pub fn tenant_pk(company: Id) -> String {
     format!("T#{company}")
+}
+
+/// The company a tenant key (`T#<company>…`) belongs to.
+pub fn company_of(pk: &str) -> Option<Id> {
+    pk.strip_prefix("T#")?.split('#').next()?.parse().ok()
 }
 
 pub const COMPANY_SK: &str = "COMPANY";
@@ -101,6 +106,7 @@ pub const LICENSES_BY_CUSTOMER: u8 = 2;
 pub const LICENSES_BY_ORDER: u8 = 3;
 pub const LICENSES_BY_KEY: u8 = 4;
 pub const LICENSES_BY_MONTH: u8 = 5;
+pub const LICENSES_BY_VALIDITY: u8 = 6;
 
 pub fn licenses_by_product(company: Id, product: Id) -> String {
     format!("T#{company}#LP#{}", padded(product))
@@ -122,6 +128,20 @@ pub fn licenses_by_key(company: Id, key: &str) -> String {
 /// partition takes every license write of a large tenant.
 pub fn licenses_by_month(company: Id, created: time::OffsetDateTime) -> String {
     format!("T#{company}#LM#{:04}-{:02}", created.year(), created.month() as u8)
+}
+
+/// A product's licenses sorted by validity (GSI6): `order_by=validity_period` pages from it.
+pub fn licenses_by_validity(company: Id, product: Id) -> String {
+    format!("T#{company}#LV#{}", padded(product))
+}
+
+/// A license's GSI6 sort key: its validity date (`YYYY-MM-DD`), `!` when it has none (nulls
+/// sort first ascending, as every ordering does), then its id, so ties go by id.
+pub fn license_validity_sk(validity_period: Option<&str>, id: Id) -> String {
+    match validity_period.and_then(crate::timefmt::parse_date) {
+        Some(date) => format!("{:04}-{:02}-{:02}#{}", date.year(), date.month() as u8, date.day(), padded(id)),
+        None => format!("!#{}", padded(id)),
+    }
 }
 
 pub fn order_pk(company: Id, id: Id) -> String {

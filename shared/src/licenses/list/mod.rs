@@ -18,6 +18,7 @@
 pub mod page;
 pub mod pushdown;
 pub mod read;
+mod sorted;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;

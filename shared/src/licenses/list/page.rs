@@ -93,6 +93,13 @@ pub async fn list(
     let descending = match query.ordering() {
         None => false,
         Some(("id" | "created_at", descending)) => descending,
+        Some(("validity_period", descending)) if count.is_some() && base.is_none() && !pushed.related => {
+            if let Some(products) = whole_products(&path, query, counters.as_ref()) {
+                let count = count.unwrap_or_default();
+                return super::sorted::by_validity(store, principal, query, ctx, &products, count, descending).await;
+            }
+            return top_k(store, principal, query, ctx, sources, base, count, "validity_period", descending).await;
+        }
         Some((field, descending)) => {
             return top_k(store, principal, query, ctx, sources, base, count, field, descending).await;
         }
@@ -135,6 +142,24 @@ pub async fn list(
         }
     }
     Ok(Listed { count: count.unwrap_or(matched), page, ctx })
+}
+
+/// The products whose licenses are the whole of `path`, when it is made of whole products: a
+/// product path, or every creation month (the company's products with licenses).
+fn whole_products(
+    path: &AccessPath,
+    query: &ListQuery<'_, License, LicenseCtx>,
+    counters: Option<&LicenseTally>,
+) -> Option<Vec<Id>> {
+    match path {
+        AccessPath::Products(products) => Some(products.clone()),
+        AccessPath::Months(..) if query.time_bounds("created_at") == (None, None) => {
+            let mut products: Vec<Id> = counters?.products.iter().filter(|(_, n)| **n > 0).map(|(p, _)| *p).collect();
+            products.sort_unstable();
+            Some(products)
+        }
+        _ => None,
+    }
 }
 
 /// `id__in`: at most 1,000 licenses, read by BatchGetItem and filtered in memory.
