@@ -1,6 +1,8 @@
-//! The License API's endpoints served so far (LICENSE-API.md §4.1), one Lambda each:
-//! `GET /` (the SDK's `is_online()`), `activate_license`, `check_license`,
-//! `deactivate_license` and `product_details`, for key-based licenses.
+//! The License API's core endpoints (LICENSE-API.md §4.1), one Lambda each: `GET /` (the
+//! SDK's `is_online()`), `activate_license`, `check_license`, `deactivate_license`,
+//! `change_password` and `product_details`, for key-based and user-based licenses; and what
+//! the other License API modules share: the request's context, the license it names, the rules
+//! of §0, the conditional write with its activation entry, and the License object.
 //!
 //! A license's active devices live in the license item (bounded by `max_activations`), so the
 //! rules of §0 are checked against one read and enforced by one conditional write: two devices

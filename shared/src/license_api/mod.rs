@@ -117,3 +117,18 @@ where
     .instrument(span)
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_past_dynamodbs_limits_is_the_requests_400() {
+        let too_large =
+            StoreError::TooLarge { field: "devices".into(), message: "A transaction holds 100 writes.".into() };
+        let err = LicenseApiError::from(too_large);
+        assert_eq!((err.status, err.code), (400, "request_too_large"));
+        assert_eq!(LicenseApiError::from(StoreError::Stale("license".into())).status, 409);
+        assert_eq!(LicenseApiError::from(StoreError::Aws("throttled".into())).status, 500);
+    }
+}

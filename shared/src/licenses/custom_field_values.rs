@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::handlers::visible_license;
 use super::history::Action;
 use super::lifecycle::commit_change;
-use super::markers::page_of_markers;
+use super::markers::{claimed_by, page_of_markers};
 use super::{CustomFieldValue, License};
 use crate::app::{respond, route, App, Routed};
 use crate::auth::Principal;
@@ -116,9 +116,7 @@ pub async fn license_custom_fields_handler(app: &App, req: Request) -> Response<
 async fn value_of(app: &App, routed: &Routed) -> Result<(License, usize), ApiError> {
     let id = routed.id.ok_or(ApiError::NotFound)?;
     let store = app.store.tenant(routed.principal.company);
-    let claim = CustomFieldValue::claim(id);
-    let owner = store.unique_owner(claim.kind, &claim.scope, &claim.value).await?.ok_or(ApiError::NotFound)?;
-    let license = visible_license(store, &routed.principal, owner).await?;
+    let license = claimed_by(store, &routed.principal, &CustomFieldValue::claim(id)).await?;
     let at = license.custom_fields.iter().position(|v| v.id == id).ok_or(ApiError::NotFound)?;
     Ok((license, at))
 }

@@ -20,7 +20,7 @@ use super::activations::ActivationEntry;
 use super::handlers::{visible_license, visible_of};
 use super::history::Action;
 use super::lifecycle::commit_change_with;
-use super::markers::page_of_markers;
+use super::markers::{claimed_by, page_of_markers};
 use super::License;
 use crate::app::{respond, route, App, Routed};
 use crate::auth::Principal;
@@ -299,14 +299,11 @@ pub async fn blacklist_device_handler(app: &App, req: Request) -> Response<Body>
     .await
 }
 
-/// The device `routed.id` and its license: its marker's owner (one GetItem), then the license
-/// (404 unless the manager may see it).
+/// The device `routed.id` and its license (see [`claimed_by`]).
 async fn device_of(app: &App, routed: &Routed) -> Result<(License, DeviceRow), ApiError> {
     let id = routed.id.ok_or(ApiError::NotFound)?;
     let store = app.store.tenant(routed.principal.company);
-    let claim = Device::claim(id);
-    let owner = store.unique_owner(claim.kind, &claim.scope, &claim.value).await?.ok_or(ApiError::NotFound)?;
-    let license = visible_license(store, &routed.principal, owner).await?;
+    let license = claimed_by(store, &routed.principal, &Device::claim(id)).await?;
     let row = DeviceRow::of(&license, id).ok_or(ApiError::NotFound)?;
     Ok((license, row))
 }

@@ -4,12 +4,19 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::handlers::visible_of;
+use super::handlers::{visible_license, visible_of};
 use super::License;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::ids::Id;
-use crate::store::{IndexPager, ListedClaim, TenantStore};
+use crate::store::{IndexPager, ListedClaim, TenantStore, UniqueKey};
+
+/// The license that holds `claim` (a value's or a device's id): its marker's owner (one
+/// GetItem), then the license (one GetItem; 404 unless the manager may see it).
+pub async fn claimed_by(store: TenantStore<'_>, principal: &Principal, claim: &UniqueKey) -> Result<License, ApiError> {
+    let owner = store.unique_owner(claim.kind, &claim.scope, &claim.value).await?.ok_or(ApiError::NotFound)?;
+    visible_license(store, principal, owner).await
+}
 
 /// Rows `offset..offset + limit` of the markers of `sources` (GSI, partition) merged in id
 /// order (descending if asked), each made by `row` from its visible license (a marker whose
