@@ -95,3 +95,29 @@ async fn devices_are_listed_found_reset_and_blacklisted() {
         404
     );
 }
+
+/// A license active on more devices than one transaction can release is refused a reset with a
+/// 400 naming the limit, never a 500; reset device by device, it resets.
+#[tokio::test]
+async fn a_reset_past_the_transaction_limit_is_a_400() {
+    let t = Tenant::new().await;
+    t.product("app").await;
+    let client = Client::of(&t).await;
+    let id = license(&t, "DEV-MANY", json!({"max_activations": 100})).await;
+    for i in 0..97 {
+        let (status, body) =
+            client.call(&t, Method::POST, "activate_license", &on("DEV-MANY", &format!("m-{i}"))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, refused) = t.post(&format!("/api/v1/licenses/{id}/reset/"), &json!({})).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.to_string().contains("100"), "the limit is named: {refused}");
+    let (_, page) = t.get(&format!("/api/v1/devices/?license={id}&limit=10")).await;
+    assert_eq!(page["count"], 97, "nothing was reset");
+    for device in ids(&page) {
+        assert_eq!(t.post(&format!("/api/v1/devices/{device}/reset/"), &json!({})).await.0, 200);
+    }
+    assert_eq!(t.post(&format!("/api/v1/licenses/{id}/reset/"), &json!({})).await.0, 200);
+    assert_eq!(t.get(&format!("/api/v1/devices/?license={id}")).await.1["count"], 0);
+    assert_eq!(counter_mismatches(&t).await, Vec::<String>::new());
+}
