@@ -10,25 +10,42 @@ use super::handlers::{company_user, context, license_object, product_of, require
 use super::{respond, LicenseApiError};
 use crate::app::App;
 use crate::catalog::Customer;
+use crate::ids::Id;
 use crate::licenses::License;
-use crate::store::keys;
+use crate::store::{keys, IndexPager};
+
+/// Most License objects `user_licenses` answers (each a few KB: the answer stays well under
+/// Lambda's 6 MB), and most users `customer_license_users` answers.
+pub const MAX_USER_LICENSES: usize = 500;
+pub const MAX_CUSTOMER_LICENSE_USERS: usize = 10_000;
+
+fn too_many(what: &str, limit: usize) -> LicenseApiError {
+    LicenseApiError::rule("too_many_results", format!("More than {limit} {what}: the answer would be too large."))
+}
 
 /// `GET /api/v4/user_licenses` with `product`, `username` and `password`: the License object
-/// of each of the user's licenses of the product, oldest first.
+/// of each of the user's licenses of the product, oldest first (at most
+/// [`MAX_USER_LICENSES`], else `too_many_results`). The licenses are read 100 at a time.
 pub async fn user_licenses_handler(app: &App, req: Request) -> Response<Body> {
     respond(app, &req, async {
         let (store, catalog, params, now) = context(app, &req, Method::GET).await?;
         let product = product_of(&catalog, &params)?;
         let (email, password) = (required(&params, "username")?, required(&params, "password")?);
         let user = company_user(store, &email, Some(&password)).await?;
-        let candidates = store.user_licenses(user.id).await.map_err(LicenseApiError::from)?;
-        let mut licenses = store.get_many::<License>(&candidates).await.map_err(LicenseApiError::from)?;
-        licenses.retain(|l| l.product == product.id && l.users.iter().any(|u| u.id == user.id));
-        licenses.sort_by_key(|l| l.id);
-        let mut objects = Vec::with_capacity(licenses.len());
-        for license in &licenses {
-            if visible(store, license).await? {
-                objects.push(license_object(store, license, Some(&user), product, &catalog, None, now));
+        let mut candidates: Vec<Id> = store.user_licenses(user.id).await.map_err(LicenseApiError::from)?;
+        candidates.sort_unstable();
+        let mut objects = Vec::new();
+        for chunk in candidates.chunks(100) {
+            let mut licenses = store.get_many::<License>(chunk).await.map_err(LicenseApiError::from)?;
+            licenses.retain(|l| l.product == product.id && l.users.iter().any(|u| u.id == user.id));
+            licenses.sort_by_key(|l| l.id);
+            for license in &licenses {
+                if visible(store, license).await? {
+                    if objects.len() == MAX_USER_LICENSES {
+                        return Err(too_many("licenses", MAX_USER_LICENSES));
+                    }
+                    objects.push(license_object(store, license, Some(&user), product, &catalog, None, now));
+                }
             }
         }
         Ok(Value::Array(objects))
@@ -38,7 +55,9 @@ pub async fn user_licenses_handler(app: &App, req: Request) -> Response<Body> {
 
 /// `GET /api/v4/customer_license_users` with `product` and `customer` (an email): the license
 /// users of the customer's licenses of the product, each once, as
-/// `[{"id", "email", "first_name", "last_name", "phone_number", "is_manager"}]`.
+/// `[{"id", "email", "first_name", "last_name", "phone_number", "is_manager"}]` (at most
+/// [`MAX_CUSTOMER_LICENSE_USERS`], else `too_many_results`). The customer's licenses are read a
+/// Query page at a time, so memory holds one page.
 pub async fn customer_license_users_handler(app: &App, req: Request) -> Response<Body> {
     respond(app, &req, async {
         let (store, catalog, params, _) = context(app, &req, Method::GET).await?;
@@ -50,25 +69,28 @@ pub async fn customer_license_users_handler(app: &App, req: Request) -> Response
             .await
             .map_err(LicenseApiError::from)?
             .ok_or_else(|| LicenseApiError::rule("customer_not_found", "No customer of that email."))?;
-        let licenses: Vec<License> = store
-            .query_index(keys::LICENSES_BY_CUSTOMER, keys::licenses_by_customer(store.company(), customer))
-            .await
-            .map_err(LicenseApiError::from)?;
+        let partition = keys::licenses_by_customer(store.company(), customer);
+        let mut pager = IndexPager::<License>::new(keys::LICENSES_BY_CUSTOMER, partition, true);
         let mut users: Vec<Value> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for license in licenses.iter().filter(|l| l.product == product.id) {
-            if !visible(store, license).await? {
-                continue;
-            }
-            for user in license.users.iter().filter(|u| seen.insert(u.id)) {
-                users.push(json!({
-                    "id": user.id,
-                    "email": user.email,
-                    "first_name": user.first_name,
-                    "last_name": user.last_name,
-                    "phone_number": user.phone_number,
-                    "is_manager": user.is_manager,
-                }));
+        while let Some(page) = pager.next_page(store, 100).await.map_err(LicenseApiError::from)? {
+            for license in page.iter().filter(|l| l.product == product.id) {
+                if !visible(store, license).await? {
+                    continue;
+                }
+                for user in license.users.iter().filter(|u| seen.insert(u.id)) {
+                    if users.len() == MAX_CUSTOMER_LICENSE_USERS {
+                        return Err(too_many("license users", MAX_CUSTOMER_LICENSE_USERS));
+                    }
+                    users.push(json!({
+                        "id": user.id,
+                        "email": user.email,
+                        "first_name": user.first_name,
+                        "last_name": user.last_name,
+                        "phone_number": user.phone_number,
+                        "is_manager": user.is_manager,
+                    }));
+                }
             }
         }
         Ok(Value::Array(users))
