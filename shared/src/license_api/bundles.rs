@@ -15,10 +15,10 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::floating::hold_seat;
-use super::handlers::{
-    activate, activation_entry, blacklisted, check_usable, context, device, device_at, license_object, license_of,
-    product_of, required, stage, CHECK_WRITE_EVERY, RACE_RETRIES,
-};
+use super::handlers::{activation_entry, stage, CHECK_WRITE_EVERY, RACE_RETRIES};
+use super::objects::license_object;
+use super::request::{context, license_of, product_of, required};
+use super::rules::{activate, blacklisted, check_usable, device, device_at};
 use super::{respond, LicenseApiError};
 use crate::app::App;
 use crate::catalog::Catalog;

@@ -6,7 +6,8 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use super::handlers::{company_user, context, license_object, product_of, required, visible};
+use super::objects::license_object;
+use super::request::{company_user, context, product_of, required, visible};
 use super::{respond, LicenseApiError};
 use crate::app::App;
 use crate::catalog::Customer;

@@ -17,7 +17,8 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
-use super::handlers::{context, feature_object, license_object, product_of, required};
+use super::objects::{feature_object, license_object};
+use super::request::{context, product_of, required};
 use super::usage::{feature_at, on_device};
 use super::{respond, LicenseApiError};
 use crate::app::App;

@@ -11,6 +11,9 @@ pub mod directory;
 pub mod floating;
 pub mod handlers;
 pub mod keys;
+pub mod objects;
+pub mod request;
+pub mod rules;
 pub mod trials;
 pub mod usage;
 

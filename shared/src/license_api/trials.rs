@@ -10,7 +10,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::handlers::{context, product_of, required, text};
+use super::request::{context, product_of, required, text};
 use super::{respond, LicenseApiError};
 use crate::app::App;
 use crate::auth::Principal;

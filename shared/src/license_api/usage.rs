@@ -9,7 +9,9 @@ use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
 use super::floating::{feature_json, hold_feature_seat};
-use super::handlers::{check_usable, context, device_at, license_of, product_of, required, text, write_with};
+use super::handlers::write_with;
+use super::request::{context, license_of, product_of, required, text};
+use super::rules::{check_usable, device_at};
 use super::{respond, LicenseApiError};
 use crate::app::App;
 use crate::catalog::{Catalog, Product};
