@@ -225,6 +225,9 @@ class LicenseApiBySdk(unittest.TestCase):
         license = manager.activate_license(trial)
         self.assertTrue(license.is_trial())
         self.assertTrue(license.license_active())
+        status, managed = management("GET", f"licenses/{license.id()}/")
+        self.assertEqual((status, managed["is_trial"], managed["status"]), (200, True, "Active"))
+        self.assertEqual(managed["customer"]["email"], f"trial-{RUN}@example.com")
         with self.assertRaises(ClientError) as raised:
             manager.get_trial_license(Customer(email=f"trial-{RUN}@example.com"))
         self.assertEqual(raised.exception.code, "trial_already_used")
@@ -259,28 +262,42 @@ class LicenseApiBySdk(unittest.TestCase):
         with self.assertRaises(LicenseStateException) as raised:
             license.check()
         self.assertEqual(raised.exception.error_type, ErrorType.LICENSE_NOT_ENABLED)
+        status, managed = management("GET", f"licenses/{license_id}/")
+        self.assertEqual((managed["enabled"], managed["total_active_devices"]), (False, 1))
 
     def test_an_expired_license_is_refused(self):
         key = f"SDK-{RUN}-old"
-        new_license(key, license_type="time-limited", validity_period="2020-01-01")
+        license_id = new_license(key, license_type="time-limited", validity_period="2020-01-01")
         with self.assertRaises(ClientError) as raised:
             LicenseManager(configuration()).activate_license(LicenseID.from_key(key))
         self.assertEqual(raised.exception.code, "license_expired")
+        self.assert_never_activated(license_id)
+
+    def assert_never_activated(self, license_id):
+        """The Management API's view of a refused license: no device, no activation entry."""
+        status, managed = management("GET", f"licenses/{license_id}/")
+        self.assertEqual((status, managed["times_activated"], managed["total_active_devices"]), (200, 0, 0))
+        status, devices = management("GET", f"devices/?license={license_id}")
+        self.assertEqual(devices["count"], 0)
+        status, history = management("GET", f"license-activation-histories/?license={license_id}")
+        self.assertEqual(history["count"], 0)
 
     def test_a_vm_on_a_prevent_vm_license_is_refused(self):
         key = f"SDK-{RUN}-vm"
-        new_license(key, prevent_vm=True)
+        license_id = new_license(key, prevent_vm=True)
         with self.assertRaises(ClientError) as raised:
             api_client().activate_license(product=PRODUCT, license_key=key, is_vm=True)
         self.assertEqual(raised.exception.code, "vm_not_allowed")
+        self.assert_never_activated(license_id)
 
     def test_a_wrong_shared_key_and_a_foreign_signature_are_rejected(self):
         key = f"SDK-{RUN}-creds"
-        new_license(key)
+        license_id = new_license(key)
         with self.assertRaises(ClientError) as raised:
             api_client(shared_key="not the shared key").activate_license(product=PRODUCT, license_key=key)
         self.assertEqual((raised.exception.status, raised.exception.code), (403, "invalid_signature"))
         # Our responses fail a verifier holding another key: the SDK checks every signature.
+        self.assert_never_activated(license_id)
         with self.assertRaises(ValueError):
             api_client(verifier=OtherVerifier).activate_license(product=PRODUCT, license_key=key)
 
