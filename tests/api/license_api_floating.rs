@@ -143,6 +143,10 @@ async fn a_bundle_is_activated_checked_and_deactivated_as_one() {
         params["product"] = json!("suite");
         params
     };
+    // A user's email without the password activates nothing (as activate_license).
+    let by_email = json!({"product": "suite", "hardware_id": "hw-1", "username": "someone@example.com"});
+    let (status, refused) = client.call(&t, Method::POST, "activate_bundle", &by_email).await;
+    assert_eq!((status, refused["code"].clone()), (400, json!("missing_parameters")));
     let (status, members) = client.call(&t, Method::POST, "activate_bundle", &of("hw-1")).await;
     assert_eq!(status, 200, "{members}");
     let codes: Vec<&str> =

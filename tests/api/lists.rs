@@ -251,6 +251,7 @@ async fn random_filters_answer_as_the_reference_evaluator() {
             users: HashMap::new(),
         },
         orders: scan::<Order>(&t).await.into_iter().map(|o| (o.id, o)).collect::<HashMap<_, _>>(),
+        now: shared::timefmt::now(),
     };
     let scoped_products = [app, ctx.catalog.product_by_code("team").unwrap().id];
     let scoped = t.scoped_key(&scoped_products).await;

@@ -282,8 +282,11 @@ pub async fn reindex_licenses(store: &Store) -> Result<u64, ProvisionError> {
                 .key(keys::PK, item[keys::PK].clone())
                 .key(keys::SK, item[keys::SK].clone())
                 .update_expression("SET #pk = :pk, #sk = :sk")
-                .condition_expression("attribute_exists(#key) AND attribute_not_exists(#pk)")
-                .expression_attribute_names("#key", keys::PK)
+                // Unchanged since it was read: a license rewritten meanwhile (by code that wrote
+                // no entry, during a rollout) is indexed by the next run, from what it holds then.
+                .condition_expression("attribute_not_exists(#pk) AND #updated = :updated")
+                .expression_attribute_names("#updated", "updated_at")
+                .expression_attribute_values(":updated", item["updated_at"].clone())
                 .expression_attribute_names("#pk", &pk)
                 .expression_attribute_names("#sk", &sk)
                 .expression_attribute_values(":pk", AttributeValue::S(entry.pk))

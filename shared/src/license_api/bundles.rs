@@ -5,9 +5,10 @@
 //! Each answers a JSON array of the members' License objects (the SDK stores each under its
 //! `product_details.short_code`).
 //!
-//! A bundle's transaction holds each changed license with its activation entry and device
-//! marker, so a bundle past DynamoDB's 100-item transaction is a 400 (`request_too_large`);
-//! bundles have at most 100 members, and those of up to about 30 fit.
+//! A bundle's activation holds, for each license, the license, its activation entry, its device
+//! marker and its product's device counter (4 writes), plus the company's counters: a bundle of
+//! more than 23 members passes DynamoDB's 100-write transaction and is a 400
+//! (`request_too_large`); a check writes 2 a license (48 members).
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -15,10 +16,10 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::floating::hold_seat;
-use super::handlers::{activation_entry, stage, CHECK_WRITE_EVERY, RACE_RETRIES};
+use super::handlers::{activation_entry, stage, RACE_RETRIES};
 use super::objects::license_object;
-use super::request::{context, license_of, product_of, required};
-use super::rules::{activate, blacklisted, check_usable, device, device_at};
+use super::request::{context, license_of, password_given, product_of, required, visible};
+use super::rules::{activate, blacklisted, check_usable, checked, device, device_at};
 use super::{respond, LicenseApiError};
 use crate::app::App;
 use crate::catalog::Catalog;
@@ -32,6 +33,7 @@ pub async fn activate_bundle_handler(app: &App, req: Request) -> Response<Body> 
     respond(app, &req, async {
         let (store, catalog, params, now) = context(app, &req, Method::POST).await?;
         let hardware_id = required(&params, "hardware_id")?;
+        password_given(&params)?;
         let ids = app.ids().await.map_err(|e| LicenseApiError::from(StoreError::Aws(e.to_string())))?;
         change_bundle(app, (store, &catalog), &params, now, "activation", |license, user| {
             if license.devices.iter().any(|d| d.hardware_id == hardware_id) {
@@ -51,20 +53,13 @@ pub async fn activate_bundle_handler(app: &App, req: Request) -> Response<Body> 
 
 /// `GET /api/v4/check_bundle`: the member licenses, if the bundle is usable and active on this
 /// device (`license_not_active` else); each device's `last_check` written at most once a
-/// minute.
+/// minute, and its floating seats renewed, as `check_license` does.
 pub async fn check_bundle_handler(app: &App, req: Request) -> Response<Body> {
     respond(app, &req, async {
         let (store, catalog, params, now) = context(app, &req, Method::GET).await?;
         let hardware_id = required(&params, "hardware_id")?;
         change_bundle(app, (store, &catalog), &params, now, "check", |license, _| {
-            let at = device_at(license, &hardware_id)?;
-            if now - license.devices[at].last_check < CHECK_WRITE_EVERY {
-                return Ok(None);
-            }
-            let mut checked = license.clone();
-            checked.devices[at].last_check = now;
-            checked.last_check = Some(now);
-            Ok(Some(checked))
+            checked(license, device_at(license, &hardware_id)?, now)
         })
         .await
     })
@@ -105,9 +100,18 @@ async fn change_bundle(
     change: impl Fn(&License, Option<u64>) -> Result<Option<License>, LicenseApiError>,
 ) -> Result<Value, LicenseApiError> {
     let hardware_id = required(params, "hardware_id")?;
+    let (mut parent, user, mut members) = bundle_of(store, catalog, params).await?;
     for round in 0..RACE_RETRIES {
-        crate::store::backoff(round).await;
-        let (parent, user, members) = bundle_of(store, catalog, params).await?;
+        if round > 0 {
+            // A lost race: every license of the bundle read again, strongly consistent.
+            crate::store::backoff(round).await;
+            let ids: Vec<u64> = std::iter::once(parent.id).chain(members.iter().map(|m| m.id)).collect();
+            let mut fresh: Vec<License> = store.get_many(&ids).await?;
+            fresh.sort_by_key(|l| l.id);
+            let at = fresh.iter().position(|l| l.id == parent.id).ok_or_else(not_found)?;
+            parent = fresh.remove(at);
+            members = fresh;
+        }
         let mut tx = store.transaction();
         let mut after = Vec::with_capacity(members.len());
         for (i, license) in std::iter::once(&parent).chain(&members).enumerate() {
@@ -151,12 +155,35 @@ async fn bundle_of(
         return Err(LicenseApiError::rule("product_not_bundle", "The product is not a bundle."));
     }
     let (parent, user) = license_of(store, product, params).await?;
-    let mut members: Vec<License> = match (&parent.license_key, &user) {
-        (Some(key), _) => store.query_index(keys::LICENSES_BY_KEY, keys::licenses_by_key(store.company(), key)).await?,
-        (None, Some(user)) => store.get_many(&store.user_licenses(user.id).await?).await?,
-        (None, None) => Vec::new(),
-    };
-    members.retain(|l| l.bundle_parent == Some(parent.id));
-    members.sort_by_key(|l| l.id);
-    Ok((parent, user, members))
+    let mut members: Vec<License> = Vec::new();
+    let member = |l: &License| l.bundle_parent == Some(parent.id);
+    match (&parent.license_key, &user) {
+        (Some(key), _) => {
+            let keyed: Vec<License> =
+                store.query_index(keys::LICENSES_BY_KEY, keys::licenses_by_key(store.company(), key)).await?;
+            members.extend(keyed.into_iter().filter(member));
+        }
+        (None, Some(user)) => {
+            // The user's index is never pruned (readers check): members still list the user.
+            let mut ids = store.user_licenses(user.id).await?;
+            ids.sort_unstable();
+            for chunk in ids.chunks(100) {
+                let licenses: Vec<License> = store.get_many(chunk).await?;
+                members.extend(licenses.into_iter().filter(|l| member(l) && l.users.iter().any(|u| u.id == user.id)));
+            }
+        }
+        (None, None) => {}
+    }
+    let mut shown = Vec::with_capacity(members.len());
+    for license in members {
+        if visible(store, &license).await? {
+            shown.push(license);
+        }
+    }
+    shown.sort_by_key(|l| l.id);
+    Ok((parent, user, shown))
+}
+
+fn not_found() -> LicenseApiError {
+    LicenseApiError::rule("license_not_found", "No such license for this product.")
 }

@@ -15,13 +15,27 @@ use crate::ids::Id;
 use crate::licenses::License;
 use crate::store::{keys, IndexPager};
 
-/// Most License objects `user_licenses` answers (each a few KB: the answer stays well under
-/// Lambda's 6 MB), and most users `customer_license_users` answers.
+/// Most License objects `user_licenses` answers, and most users `customer_license_users`
+/// answers; and either answer's most bytes, under Lambda's 6 MB response (a License object
+/// carries the license's metadata, up to tens of KB).
 pub const MAX_USER_LICENSES: usize = 500;
 pub const MAX_CUSTOMER_LICENSE_USERS: usize = 10_000;
+pub const MAX_ANSWER_BYTES: usize = 5_000_000;
 
 fn too_many(what: &str, limit: usize) -> LicenseApiError {
     LicenseApiError::rule("too_many_results", format!("More than {limit} {what}: the answer would be too large."))
+}
+
+/// Adds `value` to an answer of `bytes` so far, within [`MAX_ANSWER_BYTES`].
+fn within_bytes(bytes: &mut usize, value: &Value) -> Result<(), LicenseApiError> {
+    *bytes += crate::listing::json_len(value) + 1;
+    match *bytes > MAX_ANSWER_BYTES {
+        true => Err(LicenseApiError::rule(
+            "too_many_results",
+            format!("The answer would pass {MAX_ANSWER_BYTES} bytes (Lambda answers at most 6 MB)."),
+        )),
+        false => Ok(()),
+    }
 }
 
 /// `GET /api/v4/user_licenses` with `product`, `username` and `password`: the License object
@@ -35,7 +49,7 @@ pub async fn user_licenses_handler(app: &App, req: Request) -> Response<Body> {
         let user = company_user(store, &email, Some(&password)).await?;
         let mut candidates: Vec<Id> = store.user_licenses(user.id).await.map_err(LicenseApiError::from)?;
         candidates.sort_unstable();
-        let mut objects = Vec::new();
+        let (mut objects, mut bytes) = (Vec::new(), 0);
         for chunk in candidates.chunks(100) {
             let mut licenses = store.get_many::<License>(chunk).await.map_err(LicenseApiError::from)?;
             licenses.retain(|l| l.product == product.id && l.users.iter().any(|u| u.id == user.id));
@@ -45,7 +59,9 @@ pub async fn user_licenses_handler(app: &App, req: Request) -> Response<Body> {
                     if objects.len() == MAX_USER_LICENSES {
                         return Err(too_many("licenses", MAX_USER_LICENSES));
                     }
-                    objects.push(license_object(store, license, Some(&user), product, &catalog, None, now));
+                    let object = license_object(store, license, Some(&user), product, &catalog, None, now);
+                    within_bytes(&mut bytes, &object)?;
+                    objects.push(object);
                 }
             }
         }
@@ -72,7 +88,7 @@ pub async fn customer_license_users_handler(app: &App, req: Request) -> Response
             .ok_or_else(|| LicenseApiError::rule("customer_not_found", "No customer of that email."))?;
         let partition = keys::licenses_by_customer(store.company(), customer);
         let mut pager = IndexPager::<License>::new(keys::LICENSES_BY_CUSTOMER, partition, true);
-        let mut users: Vec<Value> = Vec::new();
+        let (mut users, mut bytes): (Vec<Value>, usize) = (Vec::new(), 0);
         let mut seen = std::collections::HashSet::new();
         while let Some(page) = pager.next_page(store, 100).await.map_err(LicenseApiError::from)? {
             for license in page.iter().filter(|l| l.product == product.id) {
@@ -83,18 +99,34 @@ pub async fn customer_license_users_handler(app: &App, req: Request) -> Response
                     if users.len() == MAX_CUSTOMER_LICENSE_USERS {
                         return Err(too_many("license users", MAX_CUSTOMER_LICENSE_USERS));
                     }
-                    users.push(json!({
+                    let shown = json!({
                         "id": user.id,
                         "email": user.email,
                         "first_name": user.first_name,
                         "last_name": user.last_name,
                         "phone_number": user.phone_number,
                         "is_manager": user.is_manager,
-                    }));
+                    });
+                    within_bytes(&mut bytes, &shown)?;
+                    users.push(shown);
                 }
             }
         }
         Ok(Value::Array(users))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_stays_under_lambdas_response_limit() {
+        let mut bytes = 0;
+        let big = Value::String("x".repeat(2_000_000));
+        assert!(within_bytes(&mut bytes, &big).is_ok());
+        assert!(within_bytes(&mut bytes, &big).is_ok());
+        assert_eq!(within_bytes(&mut bytes, &big).unwrap_err().code, "too_many_results");
+    }
 }

@@ -19,6 +19,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::objects::{feature_object, license_object};
 use super::request::{context, product_of, required};
+use super::rules::CHECK_WRITE_EVERY;
 use super::usage::{feature_at, on_device};
 use super::{respond, LicenseApiError};
 use crate::app::App;
@@ -100,8 +101,9 @@ pub fn borrow(
     }
     let mut changed = hold_seat(license, at, now)?;
     let device = &mut changed.devices[at];
+    // A new borrow replaces the last one, shorter or longer.
     device.borrowed_until = Some(end);
-    device.floating_until = device.floating_until.max(Some(end));
+    device.floating_until = Some(end);
     Ok(changed)
 }
 
@@ -125,8 +127,14 @@ pub fn hold_feature_seat(
             None => Ok(changed),
         };
     }
-    feature.floating_seats.retain(|s| s.until > now && active(&s.hardware_id));
     let renewed = now + Duration::minutes(timeout_minutes(feature.floating_timeout));
+    // A seat renewed within the last minute is not written again (a check's bounded cost).
+    let fresh =
+        feature.floating_seats.iter().any(|s| s.hardware_id == hardware_id && s.until > renewed - CHECK_WRITE_EVERY);
+    if fresh && borrow_end.is_none() {
+        return Ok(changed);
+    }
+    feature.floating_seats.retain(|s| s.until > now && active(&s.hardware_id));
     let seat = match feature.floating_seats.iter().position(|s| s.hardware_id == hardware_id) {
         Some(seat) => seat,
         None if feature.floating_seats.len() as i64 >= feature.floating_users => {
@@ -327,6 +335,11 @@ mod tests {
         license.features = vec![feature];
         let a = hold_feature_seat(&license, 0, "a", None, now).unwrap();
         assert_eq!(a.features[0].floating_seats.len(), 1);
+        // Checked again within the minute: nothing to write; a minute later, renewed.
+        assert_eq!(hold_feature_seat(&a, 0, "a", None, now + Duration::seconds(59)).unwrap(), a);
+        let later = now + Duration::seconds(61);
+        let renewed = hold_feature_seat(&a, 0, "a", None, later).unwrap();
+        assert_eq!(renewed.features[0].floating_seats[0].until, later + Duration::minutes(120));
         assert_eq!(hold_feature_seat(&a, 0, "b", None, now).unwrap_err().code, "no_floating_seats_available");
         // Device "a" deactivated: its seat goes at the next hold.
         let mut gone = a.clone();

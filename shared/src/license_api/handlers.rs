@@ -14,16 +14,14 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::objects::{license_object, product_details};
-use super::request::{accepted, company_user, context, license_of, product_of, required, text};
-use super::rules::{activate, blacklisted, check_usable, device, device_at};
+use super::request::{accepted, again, company_user, context, license_of, password_given, product_of, required, text};
+use super::rules::{activate, blacklisted, check_usable, checked, device, device_at};
 use super::{respond, LicenseApiError};
 use crate::app::App;
 use crate::licenses::activations::ActivationEntry;
 use crate::licenses::License;
 use crate::store::{later_than, StoreError, TenantStore, Transaction};
 
-/// A check on a device writes its `last_check` at most this often (a bounded cost per check).
-pub(super) const CHECK_WRITE_EVERY: time::Duration = time::Duration::minutes(1);
 /// Writes retried after losing a race with another writer of the license.
 pub(super) const RACE_RETRIES: u32 = 5;
 
@@ -39,13 +37,11 @@ pub async fn activate_license_handler(app: &App, req: Request) -> Response<Body>
         let (store, catalog, params, now) = context(app, &req, Method::POST).await?;
         let product = product_of(&catalog, &params)?;
         let hardware_id = required(&params, "hardware_id")?;
-        if text(&params, "username").is_some() && text(&params, "password").is_none() {
-            return Err(LicenseApiError::rule("missing_parameters", "A user-based activation needs the password."));
-        }
+        password_given(&params)?;
+        let (mut license, user) = license_of(store, product, &params).await?;
+        let user = user.as_ref();
         for round in 0..RACE_RETRIES {
-            crate::store::backoff(round).await;
-            let (license, user) = license_of(store, product, &params).await?;
-            let user = user.as_ref();
+            license = again(store, round, license).await?;
             check_usable(&license, now)?;
             let seen =
                 |license: &License| license_object(store, license, user, product, &catalog, Some(&hardware_id), now);
@@ -80,21 +76,18 @@ pub async fn check_license_handler(app: &App, req: Request) -> Response<Body> {
         let (store, catalog, params, now) = context(app, &req, Method::GET).await?;
         let product = product_of(&catalog, &params)?;
         let hardware_id = required(&params, "hardware_id")?;
+        let (mut license, user) = license_of(store, product, &params).await?;
+        let seen = |license: &License| {
+            license_object(store, license, user.as_ref(), product, &catalog, Some(&hardware_id), now)
+        };
         for round in 0..RACE_RETRIES {
-            crate::store::backoff(round).await;
-            let (license, user) = license_of(store, product, &params).await?;
-            let seen = |license: &License| {
-                license_object(store, license, user.as_ref(), product, &catalog, Some(&hardware_id), now)
-            };
+            license = again(store, round, license).await?;
             check_usable(&license, now)?;
             let at = device_at(&license, &hardware_id)?;
             let needs_seat = license.is_floating_cloud && !license.devices[at].holds_seat(now);
-            if now - license.devices[at].last_check < CHECK_WRITE_EVERY && !needs_seat {
+            let Some(checked) = checked(&license, at, now)? else {
                 return Ok(seen(&license));
-            }
-            let mut checked = super::floating::hold_seat(&license, at, now)?;
-            checked.devices[at].last_check = now;
-            checked.last_check = Some(now);
+            };
             match write(app, store, &license, &checked, "check", &hardware_id, now).await {
                 Ok(()) => return Ok(seen(&checked)),
                 Err(StoreError::Stale(_)) if needs_seat => continue,
@@ -115,18 +108,15 @@ pub async fn deactivate_license_handler(app: &App, req: Request) -> Response<Bod
         let (store, catalog, params, now) = context(app, &req, Method::POST).await?;
         let product = product_of(&catalog, &params)?;
         let hardware_id = required(&params, "hardware_id")?;
+        let (mut license, _) = license_of(store, product, &params).await?;
         for round in 0..RACE_RETRIES {
-            crate::store::backoff(round).await;
-            let (license, _) = license_of(store, product, &params).await?;
+            license = again(store, round, license).await?;
             let Some(at) = license.devices.iter().position(|d| d.hardware_id == hardware_id) else {
                 return Err(LicenseApiError::rule("device_not_found", "The license is not active on this device."));
             };
             let mut deactivated = license.clone();
             deactivated.free_device(at);
             deactivated.released_seats += 1;
-            for feature in &mut deactivated.features {
-                feature.floating_seats.retain(|s| s.hardware_id != hardware_id);
-            }
             match write(app, store, &license, &deactivated, "deactivation", &hardware_id, now).await {
                 Ok(()) => return Ok(json!({"deactivated": true})),
                 Err(StoreError::Stale(_)) => continue,

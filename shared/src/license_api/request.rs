@@ -121,6 +121,30 @@ pub(super) async fn license_of(
     Err(not_found())
 }
 
+/// The license for round `round` of a write retried after a lost race: round 0 keeps the
+/// license as first read (found through an index, which is eventually consistent); a later
+/// round waits its backoff and reads the item itself, strongly consistent, so that a retry
+/// never decides on the same stale copy again.
+pub(super) async fn again(store: TenantStore<'_>, round: u32, license: License) -> Result<License, LicenseApiError> {
+    if round == 0 {
+        return Ok(license);
+    }
+    crate::store::backoff(round).await;
+    store
+        .get::<License>(license.id)
+        .await?
+        .ok_or_else(|| LicenseApiError::rule("license_not_found", "No such license for this product."))
+}
+
+/// `username` without `password`: an activation of a user-based license needs the user's
+/// password (`missing_parameters`).
+pub(super) fn password_given(params: &Map<String, Value>) -> Result<(), LicenseApiError> {
+    match text(params, "username").is_some() && text(params, "password").is_none() {
+        true => Err(LicenseApiError::rule("missing_parameters", "A user-based activation needs the password.")),
+        false => Ok(()),
+    }
+}
+
 /// The company's license user of `email`, with `password` if given
 /// (`unknown_user_or_password` for an unknown user or a wrong password).
 pub(super) async fn company_user(

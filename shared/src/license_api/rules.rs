@@ -11,6 +11,9 @@ use crate::ids::Id;
 use crate::licenses::{Device, License};
 use crate::timefmt::parse_time;
 
+/// A check on a device writes its `last_check` at most this often (a bounded cost per check).
+pub const CHECK_WRITE_EVERY: time::Duration = time::Duration::minutes(1);
+
 /// The rules every call checks: enabled, and not past its validity.
 pub(super) fn check_usable(license: &License, now: OffsetDateTime) -> Result<(), LicenseApiError> {
     if !license.enabled {
@@ -58,6 +61,10 @@ pub(super) fn device(
 ) -> Result<Device, LicenseApiError> {
     // Without line breaks: the list filters find devices by these values joined with them.
     let field = |name: &str| text(params, name).unwrap_or_default().replace(['\n', '\r'], " ");
+    // A line break in an id would be stored replaced and never match the id sent again.
+    if hardware_id.contains(['\n', '\r']) {
+        return Err(LicenseApiError::rule("validation_error", "hardware_id may not hold a line break."));
+    }
     if hardware_id.len() > MAX_DEVICE_KEY_BYTES || field("hostname").len() > MAX_DEVICE_KEY_BYTES {
         return Err(LicenseApiError::rule(
             "validation_error",
@@ -69,7 +76,7 @@ pub(super) fn device(
         license_user,
         floating_until: None,
         borrowed_until: None,
-        hardware_id: hardware_id.replace(['\n', '\r'], " "),
+        hardware_id: hardware_id.to_string(),
         hostname: field("hostname"),
         os_ver: field("os_ver"),
         ip: field("ip"),
@@ -121,6 +128,20 @@ pub fn activate(license: &License, device: Device, now: OffsetDateTime) -> Resul
     Ok(activated)
 }
 
+/// `license` checked from its device at `at` (LICENSE-API.md §4.1): `None` when nothing needs
+/// writing (checked within the last minute, and holding its floating seat if it needs one),
+/// else the license with the device's `last_check` and its seat renewed. Pure.
+pub fn checked(license: &License, at: usize, now: OffsetDateTime) -> Result<Option<License>, LicenseApiError> {
+    let needs_seat = license.is_floating_cloud && !license.devices[at].holds_seat(now);
+    if now - license.devices[at].last_check < CHECK_WRITE_EVERY && !needs_seat {
+        return Ok(None);
+    }
+    let mut checked = super::floating::hold_seat(license, at, now)?;
+    checked.devices[at].last_check = now;
+    checked.last_check = Some(now);
+    Ok(Some(checked))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +187,24 @@ mod tests {
         assert_eq!((moved.transfer_count, moved.released_seats), (1, 0));
         let no_more = License { devices: Vec::new(), released_seats: 1, ..moved };
         assert_eq!(activate(&no_more, on("c", false), now).unwrap_err().code, "license_transfer_limit");
+    }
+
+    #[test]
+    fn a_check_writes_at_most_once_a_minute_unless_it_needs_a_floating_seat() {
+        let now = crate::timefmt::now();
+        let mut license = crate::licenses::tests::sample();
+        license.devices = vec![on("a", false)];
+        license.devices[0].last_check = now - time::Duration::seconds(30);
+        assert_eq!(checked(&license, 0, now).unwrap(), None);
+        license.is_floating_cloud = true;
+        license.floating_users = 1;
+        let seated = checked(&license, 0, now).unwrap().expect("a seat to take");
+        assert!(seated.devices[0].holds_seat(now));
+        assert_eq!(checked(&seated, 0, now + time::Duration::seconds(30)).unwrap(), None);
+        let renewed = checked(&seated, 0, now + time::Duration::seconds(61)).unwrap().expect("a minute on");
+        assert_eq!(renewed.devices[0].last_check, now + time::Duration::seconds(61));
+        let params: Map<String, Value> = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert_eq!(device(&params, "a\nb", (1, None), now).unwrap_err().code, "validation_error");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::floating::{feature_json, hold_feature_seat};
 use super::handlers::write_with;
-use super::request::{context, license_of, product_of, required, text};
+use super::request::{again, context, license_of, product_of, required, text};
 use super::rules::{check_usable, device_at};
 use super::{respond, LicenseApiError};
 use crate::app::App;
@@ -188,9 +188,9 @@ pub(super) async fn on_device(
     now: OffsetDateTime,
     apply: impl Fn(&License, usize) -> Result<License, LicenseApiError>,
 ) -> Result<(License, Option<CompanyUser>), LicenseApiError> {
+    let (mut license, user) = license_of(store, product, params).await?;
     for round in 0..RACE_RETRIES {
-        crate::store::backoff(round).await;
-        let (license, user) = license_of(store, product, params).await?;
+        license = again(store, round, license).await?;
         check_usable(&license, now)?;
         let at = active_device(&license, params)?;
         let changed = apply(&license, at)?;

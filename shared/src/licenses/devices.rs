@@ -32,8 +32,9 @@ use crate::listing::{page_body, FilterSpec, ListQuery, ListRules, Lookup, OrderS
 use crate::store::{keys, ClaimExtras, IndexKey, IndexPager, ListedClaim, TenantStore, UniqueKey};
 use crate::timefmt::{format_time, rfc3339, rfc3339_option};
 
-/// Most blacklisted devices one license keeps (they live in the license item).
-pub const MAX_BLACKLISTED: usize = 100;
+/// Most blacklisted devices one license keeps: they live in the license item, and each has a
+/// marker that a DELETE of the license releases in its one transaction (100 writes).
+pub const MAX_BLACKLISTED: usize = 20;
 /// Most devices a `hardware_id` or `hostname` filter reads: one machine's devices.
 const MAX_DEVICES_OF_ONE_MACHINE: usize = 10_000;
 
@@ -123,9 +124,13 @@ impl License {
         self.devices.iter().chain(&self.blacklisted_devices).filter(|d| d.id != 0)
     }
 
-    /// The device at `at` no longer active: its activation (and its user's) given back.
+    /// The device at `at` no longer active: its activation (and its user's) and its seats of
+    /// floating features given back.
     pub fn free_device(&mut self, at: usize) -> Device {
         let device = self.devices.remove(at);
+        for feature in &mut self.features {
+            feature.floating_seats.retain(|s| s.hardware_id != device.hardware_id);
+        }
         if let Some(entry) = device.license_user.and_then(|u| self.users.iter_mut().find(|e| e.id == u)) {
             entry.total_activations = (entry.total_activations - 1).max(0);
         }
@@ -289,6 +294,8 @@ pub async fn blacklist_device_handler(app: &App, req: Request) -> Response<Body>
                 let mut device = changed.free_device(at);
                 device.floating_until = None;
                 device.borrowed_until = None;
+                // What it reported goes: the blacklist keeps what identifies it, small.
+                device.variables.clear();
                 changed.blacklisted_devices.push(device);
             }
             Ok((changed, DeviceState::Blacklisted))

@@ -447,6 +447,7 @@ impl License {
         }
         for feature in &mut self.features {
             feature.total_consumptions = 0;
+            feature.floating_seats.clear();
         }
     }
 }

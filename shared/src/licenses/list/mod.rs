@@ -40,6 +40,9 @@ pub struct LicenseCtx {
     pub catalog: Catalog,
     pub related: super::Related,
     pub orders: HashMap<Id, Order>,
+    /// The request's time, once: what depends on the clock (floating seats in use) must not
+    /// change during a sort.
+    pub now: OffsetDateTime,
 }
 
 impl LicenseCtx {
@@ -290,10 +293,7 @@ static ORDERS: &[OrderSpec<License, LicenseCtx>] = &[
     OrderSpec { name: "is_bundle", key: |l, _| l.is_bundle.into() },
     OrderSpec { name: "order", key: |l, _| l.order.into() },
     OrderSpec { name: "order_item", key: |l, _| l.order_item.into() },
-    OrderSpec {
-        name: "floating_in_use_devices",
-        key: |l, _| FieldValue::Int(l.floating_in_use(crate::timefmt::now()) as i64),
-    },
+    OrderSpec { name: "floating_in_use_devices", key: |l, ctx| FieldValue::Int(l.floating_in_use(ctx.now) as i64) },
     OrderSpec { name: "active_up_to_date_devices", key: |l, _| FieldValue::Int(l.devices.len() as i64) },
     OrderSpec { name: "total_active_devices", key: |l, _| FieldValue::Int(l.devices.len() as i64) },
     OrderSpec { name: "disabled_user", key: |_, _| FieldValue::Null },

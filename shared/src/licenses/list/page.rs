@@ -53,7 +53,7 @@ pub async fn list(
     let company = principal.company;
     let answered = answered_by(&path, query);
     let mut pushed = push_down(&query.filters, &Context { company, catalog: &catalog }, &answered);
-    let mut ctx = LicenseCtx { company, catalog, related: Default::default(), orders: HashMap::new() };
+    let mut ctx = LicenseCtx { company, catalog, related: Default::default(), orders: HashMap::new(), now };
     if pushed.never {
         return Ok(Listed { count: 0, page: Vec::new(), ctx });
     }
