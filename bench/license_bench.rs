@@ -124,7 +124,13 @@ async fn main() {
     let pairs =
         canonical_pairs(form_urlencoded_pairs("note__icontains=needle&enabled=true&product__short_code__in=app,cli"));
     let query = parse_query(&pairs, ListRules { max_limit: LICENSES_MAX_LIMIT, strict: true }).unwrap();
-    let ctx = LicenseCtx { company, catalog, related: Default::default(), orders: HashMap::new() };
+    let ctx = LicenseCtx {
+        company,
+        catalog,
+        related: Default::default(),
+        orders: HashMap::new(),
+        now: shared::timefmt::now(),
+    };
     let started = Instant::now();
     let rounds = 5;
     let mut matched = 0;
