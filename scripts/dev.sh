@@ -50,7 +50,8 @@ license_api=$(target/debug/provision license-api-key --company "$COMPANY_ID")
 LICENSE_API_KEY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["api_key"])' "$license_api")
 LICENSE_SHARED_KEY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["shared_key"])' "$license_api")
 mkdir -p "$RUN_DIR"
-LICENSE_API_PUBLIC_KEY="$RUN_DIR/license-api-public.pem"
+# An absolute path: the variable must work from any directory.
+LICENSE_API_PUBLIC_KEY="$(cd "$RUN_DIR" && pwd)/license-api-public.pem"
 target/debug/provision license-api-public-key |
   python3 -c 'import json,sys; sys.stdout.write(json.load(sys.stdin)["public_key_pem"])' >"$LICENSE_API_PUBLIC_KEY"
 say "stack and demo company ready"
@@ -64,29 +65,36 @@ API_URL="http://127.0.0.1:$API_PORT"
 .venv/bin/python scripts/sqs_bridge.py "$IMPORT_QUEUE_URL" "$API_URL/2015-03-31/functions/import_worker/invocations" >"$RUN_DIR/bridge.log" 2>&1 &
 pids+=($!)
 
-# Each function starts on its first request; make one request to each now so no user waits on
-# a start. Any answer of the function itself (not a 5xx of the emulator) will do.
+# Each function starts on its first request; make one request to each the walkthrough uses now
+# so no user waits on a start (the others start on their first request, in seconds). Any answer
+# of the function itself (not a 5xx of the emulator) will do: the License API's are 401s here.
 warm=(
-  products/ product-features/ product-custom-fields/ license-templates/ customer-accounts/ customers/
-  orders/ orders/1/ orders/create_order/ orders/generate_license/
-  licenses/ licenses/1/ licenses/1/update_features/ licenses/import_from_csv/
-  licenses/import_from_csv/upload_url/ licenses-import-results/ licenses-import-results/1/ no-such-thing/
+  api/v1/products/ api/v1/product-features/ api/v1/product-custom-fields/ api/v1/license-templates/
+  api/v1/customer-accounts/ api/v1/customers/ api/v1/orders/ api/v1/orders/1/ api/v1/orders/create_order/
+  api/v1/orders/generate_license/ api/v1/licenses/ api/v1/licenses/1/ api/v1/licenses/1/update_features/
+  api/v1/licenses/import_from_csv/ api/v1/licenses/import_from_csv/upload_url/ api/v1/licenses-import-results/
+  api/v1/licenses-import-results/1/ api/v1/devices/ api/v1/no-such-thing/
+  api/v4/activate_license api/v4/check_license api/v4/deactivate_license api/v4/product_details
 )
 for path in "${warm[@]}"; do
   for _ in $(seq 1 600); do
-    status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Api-Key $API_KEY" "$API_URL/api/v1/$path" || true)
+    status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Api-Key $API_KEY" "$API_URL/$path" || true)
     case "$status" in 2??|4??) break ;; esac
     sleep 0.5
   done
-  case "$status" in 2??|4??) ;; *) say "GET /api/v1/$path answered $status: see $RUN_DIR/watch.log"; exit 1 ;; esac
+  case "$status" in 2??|4??) ;; *) say "GET /$path answered $status: see $RUN_DIR/watch.log"; exit 1 ;; esac
 done
 
 cat >"$RUN_DIR/dev.env.tmp" <<ENV
 API_URL=$API_URL
 API_KEY=$API_KEY
+COMPANY_ID=$COMPANY_ID
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
 AWS_REGION=$AWS_REGION
+AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
+AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
 TABLE_NAME=$TABLE_NAME
+LICENSE_API_SECRET=$LICENSE_API_SECRET
 IMPORT_BUCKET=$IMPORT_BUCKET
 IMPORT_QUEUE_URL=$IMPORT_QUEUE_URL
 LICENSE_API_KEY=$LICENSE_API_KEY
