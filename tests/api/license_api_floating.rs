@@ -117,16 +117,7 @@ async fn floating_features_hold_seats_per_device() {
 #[tokio::test]
 async fn a_bundle_is_activated_checked_and_deactivated_as_one() {
     let t = Tenant::new().await;
-    for code in ["m1", "m2"] {
-        let product = t.product(code).await;
-        let policy = json!({"product": product, "name": code, "code": format!("{code}-p"), "max_activations": 1});
-        t.create("/api/v1/license-templates/", &policy).await;
-    }
-    t.create(
-        "/api/v1/products/",
-        &json!({"product_name": "Suite", "short_code": "suite", "is_bundle": true, "bundle_products": ["m1", "m2"]}),
-    )
-    .await;
+    t.bundle("suite", &["m1", "m2"], 1).await;
     let (status, order) = t
         .post(
             "/api/v1/orders/create_order/",

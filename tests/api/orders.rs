@@ -392,19 +392,7 @@ async fn customers_are_upserted_by_email_and_linked_to_accounts() {
 #[tokio::test]
 async fn bundle_orders() {
     let t = Tenant::new().await;
-    for code in ["m1", "m2"] {
-        let id = t.product(code).await;
-        t.create(
-            "/api/v1/license-templates/",
-            &json!({"product": id, "name": code, "code": format!("{code}-p"), "max_activations": 4}),
-        )
-        .await;
-    }
-    t.create(
-        "/api/v1/products/",
-        &json!({"product_name": "Suite", "short_code": "suite", "is_bundle": true, "bundle_products": ["m1", "m2"]}),
-    )
-    .await;
+    t.bundle("suite", &["m1", "m2"], 4).await;
     let (status, order) = t
         .post(
             CREATE,

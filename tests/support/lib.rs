@@ -316,6 +316,19 @@ impl Tenant {
         self.create("/api/v1/products/", &serde_json::json!({"product_name": short_code, "short_code": short_code}))
             .await
     }
+
+    /// A bundle product `short_code` of `members`, each a new product with a policy
+    /// `<member>-p` of `max_activations` (a bundle order names one per license).
+    pub async fn bundle(&self, short_code: &str, members: &[&str], max_activations: i64) -> Id {
+        use serde_json::json;
+        for code in members {
+            let product = self.product(code).await;
+            let policy = json!({"product": product, "name": code, "code": format!("{code}-p"), "max_activations": max_activations});
+            self.create("/api/v1/license-templates/", &policy).await;
+        }
+        let bundle = json!({"product_name": short_code, "short_code": short_code, "is_bundle": true, "bundle_products": members});
+        self.create("/api/v1/products/", &bundle).await
+    }
 }
 
 pub const MULTIPART_BOUNDARY: &str = "----import-test-boundary";
