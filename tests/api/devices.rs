@@ -47,6 +47,16 @@ async fn devices_are_listed_found_reset_and_blacklisted() {
         assert_eq!(page["count"], expected.len(), "{query}");
     }
     assert_eq!(t.get("/api/v1/devices/999/").await.0, 404);
+    // One machine on two licenses: counted from its markers, paged in id order.
+    license(&t, "DEV-2", json!({})).await;
+    assert_eq!(client.call(&t, Method::POST, "activate_license", &on("DEV-2", "hw-2")).await.0, 200);
+    let (_, machine) = t.get("/api/v1/devices/?hardware_id=hw-2").await;
+    assert_eq!(machine["count"], 2, "{machine}");
+    let (_, second) = t.get("/api/v1/devices/?hardware_id=hw-2&limit=1&offset=1").await;
+    assert_eq!((second["count"].clone(), ids(&second)), (json!(2), vec![ids(&machine)[1]]));
+    assert_eq!(ids(&machine)[0], listed[1]);
+    let (_, newest) = t.get("/api/v1/devices/?hardware_id=hw-2&order_by=-id&limit=1").await;
+    assert_eq!(ids(&newest), vec![ids(&machine)[1]]);
 
     // A reset frees the activation without counting a transfer: a new device takes the seat.
     let (status, reset) = t.post(&format!("/api/v1/devices/{}/reset/", listed[0]), &json!({})).await;
@@ -68,7 +78,7 @@ async fn devices_are_listed_found_reset_and_blacklisted() {
     let (_, managed) = t.get(&format!("/api/v1/licenses/{id}/")).await;
     assert_eq!((managed["times_activated"].clone(), managed["total_active_devices"].clone()), (json!(2), json!(2)));
     let (_, page) = t.get("/api/v1/devices/").await;
-    assert_eq!(page["count"], 3, "hw-3, hw-4 and the blacklisted hw-2: {page}");
+    assert_eq!(page["count"], 4, "hw-3, hw-4, the blacklisted hw-2 and DEV-2's hw-2: {page}");
     // Reset lifts the blacklist.
     assert_eq!(t.post(&format!("/api/v1/devices/{}/reset/", listed[1]), &json!({})).await.0, 200);
     let (_, history) = t.get(&format!("/api/v1/license-activation-histories/?license={id}&action=blacklist")).await;
@@ -77,8 +87,9 @@ async fn devices_are_listed_found_reset_and_blacklisted() {
 
     // A license reset deactivates every device (and so frees every marker).
     assert_eq!(t.post(&format!("/api/v1/licenses/{id}/reset/"), &json!({})).await.0, 200);
-    let (_, page) = t.get("/api/v1/devices/").await;
+    let (_, page) = t.get(&format!("/api/v1/devices/?license={id}")).await;
     assert_eq!(page["count"], 0, "{page}");
+    assert_eq!(t.get("/api/v1/devices/").await.1["count"], 1, "DEV-2's device stays");
     let (status, again) = client.call(&t, Method::POST, "activate_license", &on("DEV-1", "hw-9")).await;
     assert_eq!((status, again["times_activated"].clone()), (200, json!(1)), "{again}");
     assert_eq!(counter_mismatches(&t).await, Vec::<String>::new());

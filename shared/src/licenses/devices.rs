@@ -344,10 +344,10 @@ async fn change_device(
 
 /// `GET /api/v1/devices/` (filters `license`, `hardware_id`, `hostname`; id order, `-id` for
 /// newest first): with `license`, that license's devices (one read); with `hardware_id` or
-/// `hostname`, that machine's devices (its marker partition, at most
-/// [`MAX_DEVICES_OF_ONE_MACHINE`]); else a page of the markers of the company's devices (of
-/// each of their products, merged by id, for a manager scoped to products), `count` from their
-/// counters.
+/// `hostname`, that machine's devices (its marker partition: counted from its markers and
+/// paged for an admin; else read whole, at most [`MAX_DEVICES_OF_ONE_MACHINE`]); else a page of
+/// the markers of the company's devices (of each of their products, merged by id, for a
+/// manager scoped to products), `count` from their counters.
 async fn list(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let routed = route(app, req, &["devices"], Method::GET).await?;
     let principal = &routed.principal;
@@ -367,6 +367,15 @@ async fn list(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             Err(ApiError::NotFound) => Vec::new(),
             Err(other) => return Err(other),
         }
+    } else if let (Some((index, pk)), true) = (&machine, principal.is_admin() && query.filters.len() == 1) {
+        // One machine filter, for an admin: its markers alone count it (small items, no
+        // license read), and the page reads only its own licenses.
+        let count = count_markers(store, *index, pk.clone()).await?;
+        let window = (query.offset, query.limit.min(count));
+        let page =
+            page_of_markers(store, principal, vec![(*index, pk.clone())], descending, window, DeviceRow::of).await?;
+        let results = page.iter().map(|r| r.render(now)).collect();
+        return Ok(ok(&page_body(req, count, query.limit, query.offset, results)));
     } else if let Some((index, pk)) = machine {
         machine_devices(store, principal, index, pk).await?
     } else {
@@ -393,7 +402,19 @@ async fn list(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     Ok(ok(&page_body(req, count, query.limit, query.offset, results)))
 }
 
-/// Every visible device of one machine's marker partition (GSI `index`, `pk`), in id order.
+/// How many markers one machine's partition (GSI `index`, `pk`) holds: device markers are
+/// never staged, so each is a device on a committed license.
+async fn count_markers(store: TenantStore<'_>, index: u8, pk: String) -> Result<usize, ApiError> {
+    let mut pager = IndexPager::<ListedClaim>::new(index, pk, true);
+    let mut count = 0;
+    while let Some(page) = pager.next_page(store, crate::store::MAX_PAGE_ITEMS).await? {
+        count += page.len();
+    }
+    Ok(count)
+}
+
+/// Every visible device of one machine's marker partition (GSI `index`, `pk`), in id order: a
+/// manager scoped to products, or a machine filter with another, reads the licenses to tell.
 async fn machine_devices(
     store: TenantStore<'_>,
     principal: &Principal,
