@@ -3,10 +3,9 @@
 //!
 //! usage (make bench starts moto): api_bench [RUNS]
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
-use bench::{percentile, BenchTenant};
+use bench::{BenchTenant, CallTally};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
 
@@ -110,29 +109,17 @@ async fn main() {
 
     println!("| endpoint call | runs | p50 ms | p99 ms | DynamoDB requests per call |\n|---|---|---|---|---|");
     for (name, make) in &cases {
-        let mut latencies = Vec::with_capacity(runs);
-        let mut requests: BTreeMap<String, u64> = BTreeMap::new();
+        let mut tally = CallTally::default();
         for run in 0..runs {
             let (method, path, body) = make(run);
             counter.take();
             let started = Instant::now();
             let (status, answer) = call(method, path, body).await;
-            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
             assert!(status == 200, "{name}: {status} {answer}");
-            for (op, n) in counter.take() {
-                *requests.entry(op).or_default() += n;
-            }
+            tally.record(ms, counter.take());
         }
-        latencies.sort_by(f64::total_cmp);
-        let total: u64 = requests.values().sum();
-        let by_op: Vec<String> = requests.iter().map(|(op, n)| format!("{op} {}", *n as f64 / runs as f64)).collect();
-        println!(
-            "| {name} | {runs} | {:.1} | {:.1} | {} ({}) |",
-            percentile(&latencies, 0.5),
-            percentile(&latencies, 0.99),
-            total as f64 / runs as f64,
-            by_op.join(", ")
-        );
+        println!("{}", tally.row(name));
     }
 
     // The License API (issue 15): requests signed as the vendor's SDK signs them. Each
@@ -157,30 +144,18 @@ async fn main() {
         ("activate_license (a new device)", Method::POST, "activate_license"),
         ("check_license", Method::GET, "check_license"),
     ] {
-        let mut latencies = Vec::with_capacity(runs);
-        let mut requests: BTreeMap<String, u64> = BTreeMap::new();
+        let mut tally = CallTally::default();
         for run in 0..runs {
             // Licenses of order 19 (the last): activated by the first loop, checked by the second.
             let key = format!("API-019-{:03}", run % PER_ORDER);
             counter.take();
             let started = Instant::now();
             let (status, answer) = v4(method.clone(), endpoint, device(key)).await;
-            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
             assert_eq!(status, 200, "{name}: {answer}");
-            for (op, n) in counter.take() {
-                *requests.entry(op).or_default() += n;
-            }
+            tally.record(ms, counter.take());
         }
-        latencies.sort_by(f64::total_cmp);
-        let total: u64 = requests.values().sum();
-        let by_op: Vec<String> = requests.iter().map(|(op, n)| format!("{op} {}", *n as f64 / runs as f64)).collect();
-        println!(
-            "| {name} | {runs} | {:.1} | {:.1} | {} ({}) |",
-            percentile(&latencies, 0.5),
-            percentile(&latencies, 0.99),
-            total as f64 / runs as f64,
-            by_op.join(", ")
-        );
+        println!("{}", tally.row(name));
     }
     // Signing one response (a License object of ~3 KB): RSA-2048, PKCS#1 v1.5, SHA-256.
     let keys =
@@ -200,8 +175,7 @@ async fn main() {
     // measured) enabled again first, so every run writes them all.
     for size in [100, 1_000] {
         let bulk_runs = if size == 100 { 10 } else { 3 };
-        let mut latencies = Vec::with_capacity(bulk_runs);
-        let mut total = 0;
+        let mut tally = CallTally::default();
         for run in 0..bulk_runs {
             let window: Vec<u64> = license_ids.iter().copied().skip(run * 100 % 1_000).take(size).collect();
             for chunk in window.chunks(50) {
@@ -214,16 +188,10 @@ async fn main() {
             let started = Instant::now();
             let (status, answer) =
                 call(Method::POST, "/api/v1/licenses/disable_bulk/".into(), Some(json!(window))).await;
-            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
             assert_eq!(status, 200, "{answer}");
-            total += counter.take().values().sum::<u64>();
+            tally.record(ms, counter.take());
         }
-        latencies.sort_by(f64::total_cmp);
-        println!(
-            "| disable_bulk ({size} ids) | {bulk_runs} | {:.1} | {:.1} | {} |",
-            percentile(&latencies, 0.5),
-            percentile(&latencies, 0.99),
-            total as f64 / bulk_runs as f64
-        );
+        println!("{}", tally.row(&format!("disable_bulk ({size} ids)")));
     }
 }

@@ -59,6 +59,39 @@ impl BenchTenant {
 }
 
 /// The value at fraction `p` of sorted latencies.
+/// One endpoint's runs: each call's latency and the DynamoDB requests it sent, printed as a
+/// row of `| name | runs | p50 ms | p99 ms | requests per call (by operation) |`.
+#[derive(Default)]
+pub struct CallTally {
+    latencies: Vec<f64>,
+    requests: BTreeMap<String, u64>,
+}
+
+impl CallTally {
+    pub fn record(&mut self, ms: f64, requests: BTreeMap<String, u64>) {
+        self.latencies.push(ms);
+        for (op, n) in requests {
+            *self.requests.entry(op).or_default() += n;
+        }
+    }
+
+    pub fn row(mut self, name: &str) -> String {
+        let runs = self.latencies.len().max(1);
+        self.latencies.sort_by(f64::total_cmp);
+        let total: u64 = self.requests.values().sum();
+        let by_op: Vec<String> =
+            self.requests.iter().map(|(op, n)| format!("{op} {}", *n as f64 / runs as f64)).collect();
+        format!(
+            "| {name} | {} | {:.1} | {:.1} | {} ({}) |",
+            self.latencies.len(),
+            percentile(&self.latencies, 0.5),
+            percentile(&self.latencies, 0.99),
+            total as f64 / runs as f64,
+            by_op.join(", ")
+        )
+    }
+}
+
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }

@@ -82,23 +82,9 @@ def new_license(key, **properties):
     return order["order_items"][0]["licenses"][0]["id"]
 
 
-def configuration(verifier=Verifier, shared_key=None, product=PRODUCT):
-    return Configuration(
-        product=product,
-        api_key=os.environ["LICENSE_API_KEY"],
-        shared_key=shared_key or os.environ["LICENSE_SHARED_KEY"],
-        api_protocol="http",
-        api_domain=DOMAIN,
-        signature_verifier=verifier,
-        hardware_id_provider=Device,
-        file_path=tempfile.mkdtemp(dir=os.environ.get("SDK_TMP")),
-        grace_period_conf=0,
-        is_guard_file_enabled=False,
-    )
-
-
-def api_client(verifier=Verifier, shared_key=None, domain=DOMAIN):
-    return APIClient(
+def connection(verifier=Verifier, shared_key=None, domain=DOMAIN):
+    """What Configuration and APIClient both take: the credentials, the server, the verifier."""
+    return dict(
         api_key=os.environ["LICENSE_API_KEY"],
         shared_key=shared_key or os.environ["LICENSE_SHARED_KEY"],
         api_protocol="http",
@@ -106,6 +92,20 @@ def api_client(verifier=Verifier, shared_key=None, domain=DOMAIN):
         signature_verifier=verifier,
         hardware_id_provider=Device,
     )
+
+
+def configuration(verifier=Verifier, shared_key=None, product=PRODUCT):
+    return Configuration(
+        product=product,
+        file_path=tempfile.mkdtemp(dir=os.environ.get("SDK_TMP")),
+        grace_period_conf=0,
+        is_guard_file_enabled=False,
+        **connection(verifier, shared_key),
+    )
+
+
+def api_client(verifier=Verifier, shared_key=None, domain=DOMAIN):
+    return APIClient(**connection(verifier, shared_key, domain))
 
 
 class TamperingProxy(BaseHTTPRequestHandler):

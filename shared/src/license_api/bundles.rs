@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use super::floating::hold_seat;
 use super::handlers::{activation_entry, stage, RACE_RETRIES};
 use super::objects::license_object;
-use super::request::{context, license_of, password_given, product_of, required, visible};
+use super::request::{context, license_not_found, license_of, password_given, product_of, required, visible};
 use super::rules::{activate, blacklisted, check_usable, checked, device, device_at};
 use super::{respond, LicenseApiError};
 use crate::app::App;
@@ -108,7 +108,7 @@ async fn change_bundle(
             let ids: Vec<u64> = std::iter::once(parent.id).chain(members.iter().map(|m| m.id)).collect();
             let mut fresh: Vec<License> = store.get_many(&ids).await?;
             fresh.sort_by_key(|l| l.id);
-            let at = fresh.iter().position(|l| l.id == parent.id).ok_or_else(not_found)?;
+            let at = fresh.iter().position(|l| l.id == parent.id).ok_or_else(license_not_found)?;
             parent = fresh.remove(at);
             members = fresh;
         }
@@ -182,8 +182,4 @@ async fn bundle_of(
     }
     shown.sort_by_key(|l| l.id);
     Ok((parent, user, shown))
-}
-
-fn not_found() -> LicenseApiError {
-    LicenseApiError::rule("license_not_found", "No such license for this product.")
 }

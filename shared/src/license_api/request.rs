@@ -87,16 +87,15 @@ pub(super) async fn license_of(
     product: &Product,
     params: &Map<String, Value>,
 ) -> Result<(License, Option<CompanyUser>), LicenseApiError> {
-    let not_found = || LicenseApiError::rule("license_not_found", "No such license for this product.");
     if let Some(key) = text(params, "license_key") {
         let candidates: Vec<License> = store
             .query_index(keys::LICENSES_BY_KEY, keys::licenses_by_key(store.company(), &key))
             .await
             .map_err(LicenseApiError::from)?;
-        let license = candidates.into_iter().find(|l| l.product == product.id).ok_or_else(not_found)?;
+        let license = candidates.into_iter().find(|l| l.product == product.id).ok_or_else(license_not_found)?;
         return match visible(store, &license).await? {
             true => Ok((license, None)),
-            false => Err(not_found()),
+            false => Err(license_not_found()),
         };
     }
     let Some(email) = text(params, "username") else {
@@ -118,7 +117,12 @@ pub(super) async fn license_of(
             return Ok((license, Some(user)));
         }
     }
-    Err(not_found())
+    Err(license_not_found())
+}
+
+/// No license of the product by what the request names (`license_not_found`).
+pub(super) fn license_not_found() -> LicenseApiError {
+    LicenseApiError::rule("license_not_found", "No such license for this product.")
 }
 
 /// The license for round `round` of a write retried after a lost race: round 0 keeps the
@@ -130,10 +134,7 @@ pub(super) async fn again(store: TenantStore<'_>, round: u32, license: License) 
         return Ok(license);
     }
     crate::store::backoff(round).await;
-    store
-        .get::<License>(license.id)
-        .await?
-        .ok_or_else(|| LicenseApiError::rule("license_not_found", "No such license for this product."))
+    store.get::<License>(license.id).await?.ok_or_else(license_not_found)
 }
 
 /// `username` without `password`: an activation of a user-based license needs the user's
